@@ -1,0 +1,384 @@
+"""Context providers against real services, and ContextService's merging, cache and health."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from mcp_fixtures import (  # noqa: F401
+    DOCUMENTS,
+    REST_TOKEN,
+    chroma_server,
+    free_port,
+    http_server,
+    postgres,
+)
+
+from aim_ray.context import (
+    ChromaProvider,
+    ContextService,
+    PathRefusedError,
+    ResourceNotFoundError,
+    read_text_file,
+    resolve_under_roots,
+)
+from aim_ray.mcp_config import ChromaSettings, MCPConfig
+
+SECRET = "pg-password-7c1d2e3f4a5b"
+
+
+def service(providers: list[dict], **context) -> ContextService:
+    return ContextService(MCPConfig.model_validate({"providers": providers, "context": context}))
+
+
+def files_provider(root) -> dict:
+    return {"name": "files", "type": "filesystem", "config": {"roots": [str(root)]}}
+
+
+@pytest.fixture
+def docs_dir(tmp_path):
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    for _, title, body in DOCUMENTS:
+        (root / f"{title.lower()}.md").write_text(f"# {title}\n\n{body}\n")
+    (root / "sub" / "notes.txt").write_text("Kitten care: feed the kitten twice a day.")
+    (root / "image.md").write_bytes(b"kitten\x00\x01binary")
+    (root / "ignored.py").write_text("kitten = 1")
+    outside = tmp_path / "outside.md"
+    outside.write_text("kitten secrets outside the root")
+    (root / "escape.md").symlink_to(outside)
+    return root
+
+
+@pytest.fixture
+def down_postgres(monkeypatch) -> dict:
+    """A postgresql provider on a closed port, with a password from a secret."""
+    monkeypatch.setenv("AIM_RAY_SECRET_DOWN_DB_PASSWORD", SECRET)
+    return {
+        "name": "down",
+        "type": "postgresql",
+        "timeout_s": 3,
+        "config": {
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "database": "test",
+            "credentials": {"secret_name": "down-db"},
+            "table": "docs",
+            "columns": ["body"],
+        },
+    }
+
+
+def pg_provider(pg, **config) -> dict:
+    return {"name": "db", "type": "postgresql", "config": {**pg.connection(), **config}}
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_postgres_full_text_search(postgres):  # noqa: F811
+    ctx = service(
+        [
+            pg_provider(
+                postgres, table=f"{postgres.schema}.docs", columns=["title", "body"], id_column="id"
+            )
+        ],
+        retrieval_strategy="round_robin",
+    )
+    result = await ctx.retrieve(["db"], "young kitten", 3)
+    assert [item.id for item in result.items] == ["1"]
+    item = result.items[0]
+    assert item.content.startswith("Cats\n") and "kitten" in item.content
+    assert item.score > 0 and item.provider == "db"
+    assert result.providers[0].status == "ok"
+    await ctx.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_parameterised_query(postgres):  # noqa: F811
+    sql = (
+        f"SELECT id, body AS content, title FROM {postgres.schema}.docs "
+        "WHERE body ILIKE '%' || $1 || '%' ORDER BY id LIMIT $2"
+    )
+    ctx = service([pg_provider(postgres, query=sql)], retrieval_strategy="round_robin")
+    result = await ctx.retrieve(["db"], "young", 1)
+    assert [(i.id, i.metadata) for i in result.items] == [("1", {"title": "Cats"})]
+    # The query text is a parameter, never SQL.
+    result = await ctx.retrieve(["db"], "'; DROP TABLE docs; --", 5)
+    assert result.items == [] and result.providers[0].status == "ok"
+    await ctx.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_query_without_content_column(postgres):  # noqa: F811
+    ctx = service([pg_provider(postgres, query="SELECT $1::text AS body")])
+    result = await ctx.retrieve(["db"], "x", 1)
+    assert result.providers[0].status == "error"
+    assert "must return a `content` column" in result.providers[0].error
+    await ctx.close()
+
+
+@pytest.mark.postgres
+async def test_slow_provider_times_out_without_failing_the_request(postgres, docs_dir):  # noqa: F811
+    slow = pg_provider(postgres, query="SELECT $1::text AS content FROM pg_sleep(3)")
+    slow["timeout_s"] = 0.5
+    ctx = service([slow, files_provider(docs_dir)], retrieval_strategy="keyword")
+    result = await ctx.retrieve(None, "kitten", 5)
+    states = {o.provider: o.status for o in result.providers}
+    assert states == {"db": "timeout", "files": "ok"}
+    assert result.items and all(i.provider == "files" for i in result.items)
+    await ctx.close()
+
+
+async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_postgres, docs_dir):
+    ctx = service([down_postgres, files_provider(docs_dir)], retrieval_strategy="keyword")
+    result = await ctx.retrieve(None, "kitten", 3)
+    down, files = result.providers
+    assert (
+        down.status == "error" and "cannot connect to postgresql://postgres@127.0.0.1" in down.error
+    )
+    assert files.status == "ok" and result.items
+    health = await ctx.health()
+    assert health["status"] == "degraded"
+    assert health["providers"]["down"]["status"] == "down"
+    assert health["providers"]["files"]["status"] == "up"
+    everything = json.dumps(health) + result.model_dump_json()
+    assert SECRET not in everything
+    await ctx.close()
+
+
+async def test_missing_secret_is_named_not_guessed(docs_dir, monkeypatch):
+    monkeypatch.delenv("AIM_RAY_SECRET_NOPE_PASSWORD", raising=False)
+    provider = {
+        "name": "db",
+        "type": "postgresql",
+        "config": {"database": "test", "credentials": {"secret_name": "nope"}, "query": "$1"},
+    }
+    ctx = service([provider])
+    result = await ctx.retrieve(["db"], "q", 1)
+    assert "secret 'nope' (key 'password') not found" in result.providers[0].error
+    assert "AIM_RAY_SECRET_NOPE_PASSWORD" in result.providers[0].error
+
+
+async def test_all_providers_down_is_unhealthy(down_postgres):
+    ctx = service([down_postgres])
+    assert (await ctx.health())["status"] == "unhealthy"
+
+
+# -- Chroma ---------------------------------------------------------------------------------
+
+
+async def seeded_chroma(settings: ChromaSettings) -> ChromaProvider:
+    provider = ChromaProvider("vectors", settings, timeout_s=30)
+    await provider.add_documents(
+        [d[0] for d in DOCUMENTS], [d[2] for d in DOCUMENTS], [{"title": d[1]} for d in DOCUMENTS]
+    )
+    return provider
+
+
+async def test_chroma_embedded_semantic_search(tmp_path):
+    settings = ChromaSettings(path=str(tmp_path / "chroma"), collection="docs")
+    await seeded_chroma(settings)
+    ctx = service(
+        [
+            {
+                "name": "vectors",
+                "type": "chroma",
+                "timeout_s": 30,
+                "config": settings.model_dump(exclude_none=True),
+            }
+        ]
+    )
+    result = await ctx.retrieve(["vectors"], "small furry pets that purr", 2)
+    assert result.items[0].id == "1" and result.items[0].metadata == {"title": "Cats"}
+    assert 0 < result.items[0].score <= 1
+    health = await ctx.health()
+    assert health["providers"]["vectors"]["status"] == "up"
+    assert "4 documents" in health["providers"]["vectors"]["detail"]
+
+
+async def test_chroma_missing_collection_is_an_error(tmp_path):
+    ctx = service(
+        [{"name": "v", "type": "chroma", "config": {"path": str(tmp_path), "collection": "nope"}}]
+    )
+    result = await ctx.retrieve(["v"], "x", 1)
+    assert result.providers[0].error == "Chroma collection 'nope' does not exist"
+    assert (await ctx.health())["status"] == "unhealthy"
+
+
+async def test_chroma_server_over_http(chroma_server):  # noqa: F811
+    host, port = chroma_server
+    settings = ChromaSettings(host=host, port=port, collection="served")
+    await seeded_chroma(settings)
+    ctx = service(
+        [
+            {
+                "name": "vectors",
+                "type": "chroma",
+                "timeout_s": 30,
+                "config": {"host": host, "port": port, "collection": "served"},
+            }
+        ]
+    )
+    result = await ctx.retrieve(["vectors"], "GPU memory for LLMs", 1)
+    assert result.items[0].id == "3"
+    assert (await ctx.health())["status"] == "healthy"
+
+
+# -- REST ---------------------------------------------------------------------------------
+
+
+def rest_provider(server, **config) -> dict:
+    return {
+        "name": "api",
+        "type": "rest",
+        "config": {
+            "base_url": server.url,
+            "path": "/api/search",
+            "results_field": "data.results",
+            "auth": {"type": "bearer", "secret_name": "test-rest"},
+            **config,
+        },
+    }
+
+
+async def test_rest_provider_with_bearer_secret(http_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("AIM_RAY_SECRET_TEST_REST_TOKEN", REST_TOKEN)
+    ctx = service(
+        [rest_provider(http_server, allow_private=True)], retrieval_strategy="round_robin"
+    )
+    result = await ctx.retrieve(["api"], "puppy", 5)
+    assert [(i.id, i.metadata) for i in result.items] == [("4", {"source": "test-api"})]
+    assert result.items[0].content.startswith("Dogs\n")
+
+
+async def test_rest_provider_refuses_loopback_by_default(http_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("AIM_RAY_SECRET_TEST_REST_TOKEN", REST_TOKEN)
+    ctx = service([rest_provider(http_server)])
+    result = await ctx.retrieve(["api"], "puppy", 5)
+    assert "127.0.0.1 is not public" in result.providers[0].error
+    assert REST_TOKEN not in result.model_dump_json()
+
+
+async def test_rest_provider_wrong_token(http_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("AIM_RAY_SECRET_TEST_REST_TOKEN", "wrong-token-abcdef")
+    ctx = service([rest_provider(http_server, allow_private=True)])
+    result = await ctx.retrieve(["api"], "puppy", 5)
+    assert result.providers[0].error == "'api' answered HTTP 401"
+    assert (await ctx.health())["providers"]["api"]["status"] == "up"  # reachable, just 404
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+async def test_filesystem_keyword_search_skips_escapes_and_binaries(docs_dir):
+    ctx = service([files_provider(docs_dir)], retrieval_strategy="round_robin")
+    result = await ctx.retrieve(["files"], "kitten", 10)
+    paths = sorted(os.path.relpath(i.id, docs_dir) for i in result.items)
+    assert paths == ["cats.md", os.path.join("sub", "notes.txt")]
+    assert result.items[0].id.endswith("notes.txt")  # two mentions rank above one
+
+
+def test_resolve_under_roots(docs_dir, tmp_path):
+    roots = [str(docs_dir)]
+    assert resolve_under_roots("cats.md", roots) == (docs_dir / "cats.md").resolve()
+    assert resolve_under_roots(str(docs_dir / "sub/notes.txt"), roots).name == "notes.txt"
+    for bad, message in [
+        ("../outside.md", "'..' is not allowed"),
+        ("sub/../../outside.md", "'..' is not allowed"),
+        (str(tmp_path / "outside.md"), "outside the allowed directories"),
+        ("/etc/passwd", "outside the allowed directories"),
+        ("escape.md", "outside the allowed directories"),
+        ("missing.md", "not found"),
+        ("sub", "not a regular file"),
+    ]:
+        with pytest.raises(PathRefusedError, match=message):
+            resolve_under_roots(bad, roots)
+
+
+def test_read_text_file_limits(docs_dir):
+    with pytest.raises(PathRefusedError, match="binary"):
+        read_text_file(docs_dir / "image.md", 1000)
+    with pytest.raises(PathRefusedError, match="over the 10 limit"):
+        read_text_file(docs_dir / "cats.md", 10)
+    (docs_dir / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(PathRefusedError, match="not UTF-8"):
+        read_text_file(docs_dir / "latin1.txt", 1000)
+
+
+# -- the service --------------------------------------------------------------------------
+
+
+async def test_cache_hits_are_reported(docs_dir):
+    ctx = service([files_provider(docs_dir)], retrieval_strategy="round_robin")
+    first = await ctx.retrieve(["files"], "kitten", 3)
+    second = await ctx.retrieve(["files"], "kitten", 3)
+    assert (first.cache_hits, second.cache_hits) == (0, 1)
+    assert second.providers[0].cached and second.items == first.items
+    assert (await ctx.retrieve(["files"], "kitten", 2)).cache_hits == 0  # other limit
+
+
+async def test_cache_can_be_disabled(docs_dir):
+    ctx = service([files_provider(docs_dir)], cache={"enabled": False})
+    await ctx.retrieve(["files"], "kitten", 3)
+    assert (await ctx.retrieve(["files"], "kitten", 3)).cache_hits == 0
+
+
+async def test_unknown_provider_is_reported_not_raised(docs_dir):
+    ctx = service([files_provider(docs_dir)])
+    result = await ctx.retrieve(["nope"], "kitten", 3)
+    assert result.providers[0].model_dump(include={"status", "error"}) == {
+        "status": "error",
+        "error": "unknown provider",
+    }
+
+
+async def test_semantic_strategy_reranks_across_providers(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "money.md").write_text("Cats cost money: revenue from pet food grew.")
+    (second / "pets.md").write_text("Cats are felines; a kitten is a young cat.")
+    ctx = service(
+        [
+            {"name": "a", "type": "filesystem", "config": {"roots": [str(first)]}},
+            {"name": "b", "type": "filesystem", "config": {"roots": [str(second)]}},
+        ]
+    )
+    result = await ctx.retrieve(["a", "b"], "kitten cat felines", 5)
+    assert [i.provider for i in result.items] == ["b", "a"]
+
+
+async def test_token_budget_trims_items(tmp_path):
+    for n in range(3):
+        (tmp_path / f"{n}.txt").write_text(f"kitten {n} " + "x" * 400)
+    ctx = service(
+        [{"name": "f", "type": "filesystem", "config": {"roots": [str(tmp_path)]}}],
+        max_length=150,
+        retrieval_strategy="round_robin",
+    )
+    result = await ctx.retrieve(["f"], "kitten", 3)
+    assert result.truncated and result.token_estimate <= 150
+    assert len(result.items) == 2 and len(result.items[1].content) < 400
+
+
+async def test_resources(docs_dir):
+    ctx = service([files_provider(docs_dir)])
+    (resource,) = await ctx.list_resources()
+    assert resource.uri == "context://files"
+    (template,) = await ctx.list_resource_templates()
+    assert template.uri == "context://{provider}{?q,limit}"
+    described = json.loads((await ctx.read_resource("context://files")).text)
+    assert described["type"] == "filesystem" and described["health"]["status"] == "up"
+    found = json.loads((await ctx.read_resource("context://files?q=puppy&limit=1")).text)
+    assert len(found["items"]) == 1 and "puppy" in found["items"][0]["content"]
+    with pytest.raises(ResourceNotFoundError):
+        await ctx.read_resource("context://nope?q=x")
+    with pytest.raises(ResourceNotFoundError):
+        await ctx.read_resource("file:///etc/passwd")
+
+
+async def test_no_providers_is_healthy():
+    assert await service([]).health() == {"status": "healthy", "providers": {}}
