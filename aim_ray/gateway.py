@@ -1,0 +1,197 @@
+"""The gateway: aim-ray's Serve ingress and the one HTTP surface users meet.
+
+It extends Ray Serve LLM's ``OpenAiIngress`` (model routing, streaming, OpenAI error
+shapes) and owns what aim-ray adds around it: the route table, API-key auth, ``/health``,
+and OpenAI-shaped errors for requests that never reach a handler. The FastAPI app is
+built inside each replica (``__serve_build_asgi_app__``) so its routes can close over the
+replica's deployment handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
+from ray.llm._internal.serve.core.configs.openai_api_models import (
+    OpenAIHTTPException,
+    to_model_metadata,
+)
+from ray.llm._internal.serve.core.ingress.ingress import OpenAiIngress, init
+from ray.serve.deployment import Application
+from ray.serve.handle import DeploymentHandle
+from ray.serve.llm import LLMConfig, build_llm_deployment
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from aim_ray.errors import AimRayError
+
+HEALTH_TIMEOUT_S = 5.0
+OPEN_PATHS = frozenset({"/health"})
+
+
+class AuthSettings(BaseModel):
+    """API keys, read from an env var (comma-separated) and/or a file (one key a line)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    api_keys_env: str = "AIM_RAY_API_KEYS"
+    api_keys_file: Path | None = None
+
+
+class GatewaySettings(BaseModel):
+    """The gateway's part of the application args."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    deployment_config: dict[str, Any] = Field(
+        default_factory=lambda: {"ray_actor_options": {"num_cpus": 0.1}},
+        description="Ray Serve deployment options for the gateway (replicas, autoscaling).",
+    )
+
+
+def load_api_keys(auth: AuthSettings) -> frozenset[str]:
+    """Read the configured keys; an enabled auth with no keys is a configuration error."""
+    if not auth.enabled:
+        return frozenset()
+    keys = {k.strip() for k in os.environ.get(auth.api_keys_env, "").split(",")}
+    if auth.api_keys_file is not None:
+        try:
+            keys |= {line.strip() for line in auth.api_keys_file.read_text().splitlines()}
+        except OSError as exc:
+            raise AimRayError(
+                f"cannot read api_keys_file {auth.api_keys_file}: {exc.strerror}"
+            ) from None
+    keys.discard("")
+    if not keys:
+        raise AimRayError(
+            f"auth is enabled but no API keys were found in ${auth.api_keys_env} "
+            f"or api_keys_file ({auth.api_keys_file})"
+        )
+    return frozenset(keys)
+
+
+def openai_error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
+    """An error body in the shape the ``openai`` client parses."""
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return JSONResponse(status_code=status, content=body)
+
+
+class Gateway(OpenAiIngress):
+    """The ingress deployment: OpenAI API, health and (later) MCP on one port."""
+
+    def __init__(
+        self,
+        llm_deployments: dict[str, DeploymentHandle],
+        model_cards: dict[str, Any],
+        *,
+        settings: GatewaySettings,
+        lora_paths: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
+        self._settings = settings
+        self._api_keys = load_api_keys(settings.auth)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        # Ray's init() brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
+        # for handler exceptions; we add what it lacks.
+        app = init()
+        # Registered handlers run inside Ray's catch-all middleware, so these win and
+        # the client gets the engine's own message rather than a wrapped internal one.
+        app.add_exception_handler(StarletteHTTPException, _http_exception_as_openai_error)
+        app.add_exception_handler(OpenAIHTTPException, _openai_exception_as_openai_error)
+        app.add_exception_handler(RequestValidationError, _validation_error_as_openai_error)
+        if self._api_keys:
+            app.middleware("http")(self._require_api_key)
+        app.add_api_route("/v1/models", self.models, methods=["GET"])
+        app.add_api_route("/v1/models/{model:path}", self.model_data, methods=["GET"])
+        app.add_api_route("/v1/chat/completions", self.chat, methods=["POST"])
+        app.add_api_route("/v1/completions", self.completions, methods=["POST"])
+        app.add_api_route("/health", self.health, methods=["GET"])
+        return app
+
+    async def _require_api_key(self, request: Request, call_next):
+        if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
+            return await call_next(request)
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self._key_is_valid(key.strip()):
+            return openai_error(
+                401,
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        return await call_next(request)
+
+    def _key_is_valid(self, key: str) -> bool:
+        # Compare against every key so timing does not reveal which prefix matched.
+        matches = [hmac.compare_digest(key.encode(), k.encode()) for k in self._api_keys]
+        return any(matches)
+
+    async def health(self) -> JSONResponse:
+        """Liveness plus each engine's own health check."""
+        engines = await asyncio.gather(
+            *(self._engine_health(m, h) for m, h in self._default_serve_handles.items())
+        )
+        healthy = all(status == "healthy" for status in engines)
+        body = {
+            "status": "healthy" if healthy else "unhealthy",
+            "models": dict(zip(self._default_serve_handles, engines, strict=True)),
+        }
+        return JSONResponse(status_code=200 if healthy else 503, content=body)
+
+    async def _engine_health(self, model_id: str, handle: DeploymentHandle) -> str:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                await handle.check_health.remote()
+        except Exception:  # noqa: BLE001 - any failure means the engine is not serving
+            return "unhealthy"
+        return "healthy"
+
+
+def _error_type(status: int) -> str:
+    return "invalid_request_error" if status < 500 else "server_error"
+
+
+async def _http_exception_as_openai_error(
+    request: Request, exc: StarletteHTTPException
+) -> JSONResponse:
+    code = "not_found" if exc.status_code == 404 else None
+    return openai_error(exc.status_code, str(exc.detail), _error_type(exc.status_code), code)
+
+
+async def _openai_exception_as_openai_error(
+    request: Request, exc: OpenAIHTTPException
+) -> JSONResponse:
+    return openai_error(exc.status_code, exc.message, _error_type(exc.status_code))
+
+
+async def _validation_error_as_openai_error(
+    request: Request, exc: RequestValidationError
+) -> JSONResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+    )
+    return openai_error(400, f"Invalid request: {problems}", "invalid_request_error")
+
+
+def build_gateway(llm_configs: list[LLMConfig], settings: GatewaySettings) -> Application:
+    """Bind one engine deployment per model behind the gateway ingress."""
+    llm_deployments = {c.model_id: build_llm_deployment(c) for c in llm_configs}
+    model_cards = {c.model_id: to_model_metadata(c.model_id, c) for c in llm_configs}
+    options = maybe_apply_llm_deployment_config_defaults(
+        Gateway.get_deployment_options(llm_configs), settings.deployment_config
+    )
+    deployment = serve.deployment(serve.ingress()(Gateway), name="Gateway", **options)
+    return deployment.bind(
+        llm_deployments=llm_deployments, model_cards=model_cards, settings=settings
+    )
