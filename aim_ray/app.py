@@ -10,11 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ray import serve
+from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
 from ray.serve.deployment import Application
 
+from aim_ray.context import ContextService
 from aim_ray.engine import ModelSpec, build_llm_config
 from aim_ray.errors import AimRayError
 from aim_ray.gateway import GatewaySettings, build_gateway
+from aim_ray.mcp_config import MCPConfig
+from aim_ray.tools import ToolService
+
+# CPU-light services: a tenth of a CPU a replica, so they schedule beside the engine on a
+# 2-core machine, and they scale on their own load.
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "ray_actor_options": {"num_cpus": 0.1},
+    "max_ongoing_requests": 64,
+    "autoscaling_config": {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
+}
 
 
 class AppArgs(BaseModel):
@@ -24,6 +37,7 @@ class AppArgs(BaseModel):
 
     models: list[ModelSpec] = Field(min_length=1)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    mcp: MCPConfig | None = Field(default=None, description="Context providers and tools.")
 
 
 class InvalidAppArgs(AimRayError):
@@ -49,4 +63,17 @@ def build_app(args: dict[str, Any]) -> Application:
     """Serve's application builder: validated args in, the deployment graph out."""
     app_args = parse_app_args(args)
     llm_configs = [build_llm_config(spec) for spec in app_args.models]
-    return build_gateway(llm_configs, app_args.gateway)
+    mcp = app_args.mcp
+    if mcp is None or not mcp.enabled:
+        return build_gateway(llm_configs, app_args.gateway)
+    return build_gateway(
+        llm_configs,
+        app_args.gateway,
+        tools=_service("ToolService", ToolService, mcp.deployments.tools, mcp),
+        context=_service("ContextService", ContextService, mcp.deployments.context, mcp),
+    )
+
+
+def _service(name: str, cls: type, options: dict[str, Any], mcp: MCPConfig) -> Application:
+    merged = maybe_apply_llm_deployment_config_defaults(SERVICE_DEFAULTS, options)
+    return serve.deployment(cls, name=name, **merged).bind(mcp)

@@ -32,9 +32,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from aim_ray.errors import AimRayError
+from aim_ray.mcp_server import MCPEndpoint, MCPTransportSettings, build_mcp_server
 
 HEALTH_TIMEOUT_S = 5.0
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/mcp/health"})
 
 
 class AuthSettings(BaseModel):
@@ -53,6 +54,7 @@ class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    mcp_transport: MCPTransportSettings = Field(default_factory=MCPTransportSettings)
     deployment_config: dict[str, Any] = Field(
         default_factory=lambda: {"ray_actor_options": {"num_cpus": 0.1}},
         description="Ray Serve deployment options for the gateway (replicas, autoscaling).",
@@ -95,11 +97,15 @@ class Gateway(OpenAiIngress):
         model_cards: dict[str, Any],
         *,
         settings: GatewaySettings,
+        tools: DeploymentHandle | None = None,
+        context: DeploymentHandle | None = None,
         lora_paths: dict[str, str] | None = None,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         self._settings = settings
         self._api_keys = load_api_keys(settings.auth)
+        self._tools = tools
+        self._context = context
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Ray's init() brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
@@ -117,7 +123,17 @@ class Gateway(OpenAiIngress):
         app.add_api_route("/v1/chat/completions", self.chat, methods=["POST"])
         app.add_api_route("/v1/completions", self.completions, methods=["POST"])
         app.add_api_route("/health", self.health, methods=["GET"])
+        if self._tools is not None and self._context is not None:
+            self._mount_mcp(app)
         return app
+
+    def _mount_mcp(self, app: FastAPI) -> None:
+        endpoint = MCPEndpoint(
+            build_mcp_server(self._tools, self._context), self._settings.mcp_transport
+        )
+        app.add_api_route("/mcp/health", self.mcp_health, methods=["GET"])
+        app.router.routes.append(endpoint.route())
+        app.router.lifespan_context = endpoint.wrap_lifespan(app.router.lifespan_context)
 
     async def _require_api_key(self, request: Request, call_next):
         if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -148,6 +164,24 @@ class Gateway(OpenAiIngress):
             "models": dict(zip(self._default_serve_handles, engines, strict=True)),
         }
         return JSONResponse(status_code=200 if healthy else 503, content=body)
+
+    async def mcp_health(self) -> JSONResponse:
+        """Each context provider's and remote MCP server's state; 503 when none works."""
+        context, tools = await asyncio.gather(
+            self._context.health.remote(), self._tools.health.remote()
+        )
+        # Unhealthy only when nothing works: tools still run while providers are down.
+        statuses = {context["status"], tools["status"]}
+        status = statuses.pop() if len(statuses) == 1 else "degraded"
+        body = {
+            "mcp": {
+                "status": status,
+                "providers": context["providers"],
+                "tools": tools["tools"],
+                "remote_servers": tools["remote_servers"],
+            }
+        }
+        return JSONResponse(status_code=503 if status == "unhealthy" else 200, content=body)
 
     async def _engine_health(self, model_id: str, handle: DeploymentHandle) -> str:
         try:
@@ -184,8 +218,14 @@ async def _validation_error_as_openai_error(
     return openai_error(400, f"Invalid request: {problems}", "invalid_request_error")
 
 
-def build_gateway(llm_configs: list[LLMConfig], settings: GatewaySettings) -> Application:
-    """Bind one engine deployment per model behind the gateway ingress."""
+def build_gateway(
+    llm_configs: list[LLMConfig],
+    settings: GatewaySettings,
+    *,
+    tools: Application | None = None,
+    context: Application | None = None,
+) -> Application:
+    """Bind one engine deployment per model, and the MCP services, behind the gateway."""
     llm_deployments = {c.model_id: build_llm_deployment(c) for c in llm_configs}
     model_cards = {c.model_id: to_model_metadata(c.model_id, c) for c in llm_configs}
     options = maybe_apply_llm_deployment_config_defaults(
@@ -193,5 +233,9 @@ def build_gateway(llm_configs: list[LLMConfig], settings: GatewaySettings) -> Ap
     )
     deployment = serve.deployment(serve.ingress()(Gateway), name="Gateway", **options)
     return deployment.bind(
-        llm_deployments=llm_deployments, model_cards=model_cards, settings=settings
+        llm_deployments=llm_deployments,
+        model_cards=model_cards,
+        settings=settings,
+        tools=tools,
+        context=context,
     )

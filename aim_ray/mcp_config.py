@@ -27,6 +27,7 @@ to pickle into Ray Serve deployments.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -559,11 +561,22 @@ class ContextSettings(_Model):
         return data
 
 
+class ServiceDeployments(_Model):
+    """Ray Serve options of the context and tool deployments; each scales on its own.
+
+    Merged key by key over the defaults (``aim_ray.app.SERVICE_DEFAULTS``).
+    """
+
+    context: dict[str, Any] = Field(default_factory=dict)
+    tools: dict[str, Any] = Field(default_factory=dict)
+
+
 class MCPConfig(_Model):
     enabled: bool = True
     providers: list[ProviderConfig] = Field(default_factory=list)
     tools: list[ToolConfig] = Field(default_factory=list)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    deployments: ServiceDeployments = Field(default_factory=ServiceDeployments)
     port: None = Field(None, exclude=True, repr=False)
 
     @field_validator("port", mode="before")
@@ -666,3 +679,24 @@ def load_mcp_config(source: str | Path | Mapping[str, Any]) -> MCPConfig:
         return MCPConfig.model_validate(_mcp_section(data))
     except ValidationError as error:
         raise MCPConfigError(_problems(error)) from None
+
+
+@functools.cache
+def _entry_adapter(section: Literal["providers", "tools"]) -> TypeAdapter[Any]:
+    return TypeAdapter(list[ProviderConfig] if section == "providers" else list[ToolConfig])
+
+
+def entry_problems(section: Literal["providers", "tools"], entry: Mapping[str, Any]) -> list[str]:
+    """Every problem in one provider or tool entry on its own, located inside the entry
+    (``config.port: ...``). Duplicates and references to providers need the whole section:
+    check those with ``validation_problems``."""
+    try:
+        _entry_adapter(section).validate_python([entry])
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            message = item["msg"].removeprefix("Value error, ")
+            where = _format_location(item["loc"]).removeprefix("mcp[0]").lstrip(".")
+            problems.append(f"{where}: {message}" if where else message)
+        return problems
+    return []

@@ -2,11 +2,15 @@
 
 Starting Ray, Serve and the CPU vLLM engine costs about a minute, so the application
 from ``serve_configs/local.yaml`` is started once per session, on its own local Ray
-cluster and a free port, with API-key auth switched on so that auth is exercised too.
+cluster and a free port, with what the end-to-end tests exercise switched on: API-key
+auth, two gateway replicas, and an ``mcp:`` section with every provider and tool against
+real services (PostgreSQL, Chroma, a loopback HTTP server, a remote MCP server), plus
+one provider that is down on purpose.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -17,6 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
+    DOCUMENTS,
+    REMOTE_MCP_KEY,
+    REST_TOKEN,
+    PgServer,
+    ServerThread,
+    http_server,
+    postgres,
+    remote_mcp_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "serve_configs" / "local.yaml"
@@ -36,12 +50,17 @@ def local_app_args() -> dict:
 
 
 class RunningApp:
-    """Where the session's application listens, and how to reach it."""
+    """Where the session's application listens, how to reach it, and what it serves."""
 
-    def __init__(self, base_url: str, model: str) -> None:
+    def __init__(self, base_url: str, model: str, services: MCPServices) -> None:
         self.base_url = base_url
         self.model = model
         self.api_key = TEST_API_KEY
+        self.services = services
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
 
     def openai(self):
         from openai import OpenAI
@@ -53,19 +72,126 @@ class RunningApp:
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=120)
 
 
+class MCPServices:
+    """The real services behind the session app's providers and tools."""
+
+    def __init__(self, pg: PgServer, http: ServerThread, remote: ServerThread, root: Path) -> None:
+        self.pg = pg
+        self.http = http
+        self.remote = remote
+        self.docs = root / "docs"
+        self.chroma = root / "chroma"
+
+
+def mcp_section(services: MCPServices) -> dict:
+    """Every provider type and tool type, as a user would write them."""
+    pg = services.pg
+    chroma = {"path": str(services.chroma), "collection": "docs"}
+    loopback = {"allow_private": True}
+    return {
+        "providers": [
+            {
+                "name": "docs_db",
+                "type": "postgresql",
+                "config": {
+                    **pg.connection(),
+                    "table": f"{pg.schema}.docs",
+                    "columns": ["title", "body"],
+                    "id_column": "id",
+                },
+            },
+            {"name": "vectors", "type": "chroma", "timeout_s": 30, "config": chroma},
+            {
+                "name": "api",
+                "type": "rest",
+                "config": {
+                    "base_url": services.http.url,
+                    "path": "/api/search",
+                    "results_field": "data.results",
+                    "auth": {"type": "bearer", "secret_name": "test-rest"},
+                    **loopback,
+                },
+            },
+            {"name": "files", "type": "filesystem", "config": {"roots": [str(services.docs)]}},
+            {
+                "name": "down_db",
+                "type": "postgresql",
+                "timeout_s": 2,
+                "config": {
+                    "host": "127.0.0.1",
+                    "port": free_port(),
+                    "database": "test",
+                    "table": "docs",
+                    "columns": ["body"],
+                },
+            },
+        ],
+        "tools": [
+            {"name": "calculator", "rate_limit": {"requests": 1000, "window": "1m"}},
+            {"name": "file_reader", "config": {"allowedPaths": [str(services.docs)]}},
+            {"name": "sql_query", "config": {"provider": "docs_db", "max_rows": 50}},
+            {"name": "vector_search", "timeout_s": 30, "config": {"provider": "vectors"}},
+            {"name": "web_fetch", "config": loopback},
+            {
+                "name": "web_search",
+                "config": {"endpoint": f"{services.http.url}/searx", **loopback},
+            },
+            {
+                "name": "knowledge",
+                "type": "remote_mcp",
+                "config": {
+                    "url": f"{services.remote.url}/mcp",
+                    "prefix": "kb",
+                    "secret_headers": {"X-Api-Key": {"secret_name": "remote-mcp"}},
+                    **loopback,
+                },
+            },
+        ],
+        "context": {"max_length": 512, "cache": {"enabled": True, "ttl_seconds": 60}},
+    }
+
+
+def seed_documents(services: MCPServices) -> None:
+    from aim_ray.context import ChromaProvider
+    from aim_ray.mcp_config import ChromaSettings
+
+    services.docs.mkdir(parents=True)
+    for _, title, body in DOCUMENTS:
+        (services.docs / f"{title.lower()}.md").write_text(f"# {title}\n\n{body}\n")
+    settings = ChromaSettings(path=str(services.chroma), collection="docs")
+    chroma = ChromaProvider("seed", settings, 60)
+    asyncio.run(chroma.add_documents([d[0] for d in DOCUMENTS], [d[2] for d in DOCUMENTS]))
+
+
 @pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def app(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: PgServer,  # noqa: F811
+    http_server: ServerThread,  # noqa: F811
+    remote_mcp_server: ServerThread,  # noqa: F811
+) -> Iterator[RunningApp]:
     # Ray's local clusters turn on token auth by default; this cluster is ours alone.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Secrets reach the replicas through the environment Ray's workers inherit.
+    os.environ["AIM_RAY_SECRET_TEST_REST_TOKEN"] = REST_TOKEN
+    os.environ["AIM_RAY_SECRET_REMOTE_MCP_TOKEN"] = REMOTE_MCP_KEY
     import ray
     from ray import serve
 
     from aim_ray.app import build_app
 
-    keys = tmp_path_factory.mktemp("auth") / "api-keys"
+    root = tmp_path_factory.mktemp("app")
+    services = MCPServices(postgres, http_server, remote_mcp_server, root)
+    seed_documents(services)
+    keys = root / "api-keys"
     keys.write_text(f"{TEST_API_KEY}\n")
     args = local_app_args()
-    args.setdefault("gateway", {})["auth"] = {"enabled": True, "api_keys_file": str(keys)}
+    args["gateway"] = {
+        "auth": {"enabled": True, "api_keys_file": str(keys)},
+        # Two replicas: MCP requests must not depend on which one answers.
+        "deployment_config": {"num_replicas": 2, "ray_actor_options": {"num_cpus": 0.1}},
+    }
+    args["mcp"] = mcp_section(services)
 
     port = free_port()
     ray.init(address="local", num_cpus=8, include_dashboard=False)
@@ -74,7 +200,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         serve.run(build_app(args), name="aim-ray", route_prefix="/", blocking=False)
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url)
-        yield RunningApp(base_url, model=_served_model(base_url))
+        yield RunningApp(base_url, model=_served_model(base_url), services=services)
     finally:
         serve.shutdown()
         ray.shutdown()
