@@ -8,9 +8,16 @@ the modules they call (``aim_ray.recipe``, ``aim_ray.hardware``, ...). Add a sub
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,6 +223,773 @@ def render_config(
     typer.echo(
         f"wrote {output} ({selection.recipe.id}, {_size(pinned.hardware, selection.gpu_count)})"
     )
+
+
+# ------------------------------------------------------------------------------------- mcp
+
+mcp_app = typer.Typer(
+    help="MCP: write provider and tool entries, and talk to any MCP server.",
+    no_args_is_help=True,
+)
+app.add_typer(mcp_app, name="mcp")
+
+
+class ProviderType(StrEnum):
+    postgresql = "postgresql"
+    chroma = "chroma"
+    rest = "rest"
+    filesystem = "filesystem"
+
+
+class ToolType(StrEnum):
+    calculator = "calculator"
+    file_reader = "file_reader"
+    sql_query = "sql_query"
+    vector_search = "vector_search"
+    web_fetch = "web_fetch"
+    web_search = "web_search"
+    remote_mcp = "remote_mcp"
+
+
+class AuthType(StrEnum):
+    bearer = "bearer"
+    api_key = "api_key"
+
+
+# Which type-specific options each type takes; any other one given is refused.
+_AUTH_OPTIONS = ("--auth-type", "--secret-name", "--secret-key", "--auth-header")
+_PROVIDER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        "--host", "--port", "--database", "--user", "--secret-name", "--secret-key",
+        "--table", "--columns", "--query", "--id-column", "--ssl",
+    ),
+    "chroma": ("--path", "--host", "--port", "--collection", "--n-results", *_AUTH_OPTIONS),
+    "rest": (
+        "--base-url", "--path", "--method", "--query-param", "--results-field",
+        "--content-field", "--id-field", "--title-field", "--allowed-domain",
+        "--allow-private", *_AUTH_OPTIONS,
+    ),
+    "filesystem": ("--root", "--pattern"),
+}  # fmt: skip
+_TOOL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "calculator": (),
+    "file_reader": ("--allowed-path", "--max-bytes"),
+    "sql_query": ("--provider", "--max-rows"),
+    "vector_search": ("--provider", "--n-results"),
+    "web_fetch": ("--allowed-domain", "--allow-private", "--max-bytes"),
+    "web_search": (
+        "--endpoint", "--allowed-domain", "--allow-private", "--max-results", *_AUTH_OPTIONS,
+    ),
+    "remote_mcp": ("--url", "--prefix", "--include", "--allow-private", *_AUTH_OPTIONS),
+}  # fmt: skip
+
+_CONFIG_HELP = (
+    "Append the entry to this YAML file instead of printing it: a standalone `mcp:` config "
+    "(created if missing) or a Serve config (the aim-ray application's `args.mcp`). The file "
+    "is rewritten with PyYAML: its leading comment block is kept, other comments are not."
+)
+_SERVE_IMPORT_PATH = "aim_ray.app:build_app"
+
+ConfigFileOption = Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)]
+AppNameOption = Annotated[
+    str | None,
+    typer.Option("--app", help="In a Serve config with several aim-ray applications: which."),
+]
+DescriptionOption = Annotated[str | None, typer.Option(help="What the entry is for.")]
+DisabledOption = Annotated[bool, typer.Option("--disabled", help="Write `enabled: false`.")]
+_AUTH = "Secrets and auth"
+_NETWORK = "Network access"
+AuthTypeOption = Annotated[
+    AuthType | None,
+    typer.Option(
+        "--auth-type",
+        help="bearer (Authorization: Bearer <secret>) or api_key (<header>: <secret>).",
+        rich_help_panel=_AUTH,
+    ),
+]
+SecretNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-name",
+        help="The secret to send (postgresql: the password). Only its name is written; "
+        "the value is resolved at run time (aim_ray.secrets).",
+        rich_help_panel=_AUTH,
+    ),
+]
+SecretKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-key",
+        help="Key inside the secret (default: password for postgresql, else token).",
+        rich_help_panel=_AUTH,
+    ),
+]
+AuthHeaderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-header",
+        help="Header to send the secret in (default: Authorization / X-API-Key).",
+        rich_help_panel=_AUTH,
+    ),
+]
+AllowedDomainOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-domain",
+        help="Repeatable: a domain (and its subdomains) or '*.domain' requests may reach.",
+        rich_help_panel=_NETWORK,
+    ),
+]
+AllowPrivateOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private",
+        help="Allow private and loopback addresses (off by default).",
+        rich_help_panel=_NETWORK,
+    ),
+]
+
+
+def _panel(panel: str) -> Any:
+    return lambda help: typer.Option(help=help, rich_help_panel=panel)
+
+
+_pg = _panel("postgresql")
+_chroma = _panel("chroma")
+_rest = _panel("rest")
+_fs = _panel("filesystem")
+
+
+@mcp_app.command("create-provider")
+def create_provider(
+    name: Annotated[str, typer.Argument(help="The provider's name (unique in the config).")],
+    type_: Annotated[ProviderType, typer.Option("--type", help="The kind of provider.")],
+    description: DescriptionOption = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Retrieval timeout: seconds or '500ms', '5s', ...")
+    ] = None,
+    disabled: DisabledOption = False,
+    host: Annotated[str | None, _pg("The server (chroma: server mode).")] = None,
+    port: Annotated[int | None, _pg("The port (chroma: server mode).")] = None,
+    database: Annotated[str | None, _pg("The database.")] = None,
+    user: Annotated[str | None, _pg("The user (password: --secret-name).")] = None,
+    table: Annotated[str | None, _pg("Full-text search over this table...")] = None,
+    columns: Annotated[str | None, _pg("...and these columns, e.g. title,body.")] = None,
+    query: Annotated[str | None, _pg("Or this SQL: $1 = the query text, $2 = limit.")] = None,
+    id_column: Annotated[str | None, _pg("The id column.")] = None,
+    ssl: Annotated[str | None, _pg("disable, prefer, require, verify-full, ...")] = None,
+    path: Annotated[
+        str | None, _chroma("The embedded store's folder (rest: the URL path).")
+    ] = None,
+    collection: Annotated[str | None, _chroma("The collection.")] = None,
+    n_results: Annotated[int | None, _chroma("Results a query (default 5).")] = None,
+    base_url: Annotated[str | None, _rest("e.g. https://api.example.com.")] = None,
+    method: Annotated[str | None, _rest("GET (default) or POST.")] = None,
+    query_param: Annotated[str | None, _rest("The query's parameter (default q).")] = None,
+    results_field: Annotated[str | None, _rest("Dot path of the results list.")] = None,
+    content_field: Annotated[str | None, _rest("Default: content.")] = None,
+    id_field: Annotated[str | None, _rest("Default: id.")] = None,
+    title_field: Annotated[str | None, _rest("Default: title.")] = None,
+    allowed_domain: AllowedDomainOption = None,
+    allow_private: AllowPrivateOption = False,
+    auth_type: AuthTypeOption = None,
+    secret_name: SecretNameOption = None,
+    secret_key: SecretKeyOption = None,
+    auth_header: AuthHeaderOption = None,
+    root: Annotated[list[str] | None, _fs("Repeatable: a folder to read.")] = None,
+    pattern: Annotated[
+        list[str] | None, _fs("Repeatable: a glob (default **/*.md, **/*.txt, **/*.rst).")
+    ] = None,
+    config: ConfigFileOption = None,
+    app_name: AppNameOption = None,
+) -> None:
+    """Write a context provider entry (validated) to stdout or into a config file."""
+    kind = type_.value
+    given = {
+        "--host": host,
+        "--port": port,
+        "--database": database,
+        "--user": user,
+        "--table": table,
+        "--columns": columns,
+        "--query": query,
+        "--id-column": id_column,
+        "--ssl": ssl,
+        "--path": path,
+        "--collection": collection,
+        "--n-results": n_results,
+        "--base-url": base_url,
+        "--method": method,
+        "--query-param": query_param,
+        "--results-field": results_field,
+        "--content-field": content_field,
+        "--id-field": id_field,
+        "--title-field": title_field,
+        "--allowed-domain": allowed_domain,
+        "--allow-private": allow_private,
+        "--auth-type": auth_type.value if auth_type else None,
+        "--secret-name": secret_name,
+        "--secret-key": secret_key,
+        "--auth-header": auth_header,
+        "--root": root,
+        "--pattern": pattern,
+    }
+    with user_errors():
+        settings = _settings(given, _PROVIDER_OPTIONS[kind], f"--type {kind}")
+        if kind == "postgresql":
+            if "columns" in settings:
+                settings["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
+            secret = _pop_keys(settings, {"secret_name": "secret_name", "secret_key": "key"})
+            if secret:
+                settings["credentials"] = secret
+        elif kind in ("chroma", "rest"):
+            _move_auth(settings)
+        if kind == "rest":
+            _rename(settings, allowed_domain="allowed_domains")
+        if kind == "filesystem":
+            _rename(settings, root="roots", pattern="patterns")
+        entry = _entry(name, kind, description, timeout, disabled, settings)
+        _emit_entry("providers", entry, config, app_name)
+
+
+@mcp_app.command("create-tool")
+def create_tool(
+    name: Annotated[str, typer.Argument(help="The tool's name, as MCP clients see it.")],
+    type_: Annotated[
+        ToolType | None,
+        typer.Option("--type", help="The kind of tool (default: NAME, if it is a kind)."),
+    ] = None,
+    description: DescriptionOption = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(help="At most N calls a window per replica: 100/1m, 10/30s, 5/1h."),
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="Call timeout: seconds or '500ms', '10s', ...")
+    ] = None,
+    disabled: DisabledOption = False,
+    allowed_path: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-path", help="file_reader: repeatable; folders it may read."),
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option(help="file_reader, web_fetch: the most bytes read.")
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="sql_query: a postgresql provider; vector_search: a chroma one."),
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option(help="sql_query: rows returned.")] = None,
+    n_results: Annotated[int | None, typer.Option(help="vector_search: default results.")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(help="web_search: a SearxNG-compatible base URL.")
+    ] = None,
+    max_results: Annotated[int | None, typer.Option(help="web_search: at most.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="remote_mcp: the server, e.g. http://docs:8080/mcp.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="remote_mcp: tools are served as <prefix>__<tool>.")
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="remote_mcp: repeatable; only these remote tools."),
+    ] = None,
+    allowed_domain: AllowedDomainOption = None,
+    allow_private: AllowPrivateOption = False,
+    auth_type: AuthTypeOption = None,
+    secret_name: SecretNameOption = None,
+    secret_key: SecretKeyOption = None,
+    auth_header: AuthHeaderOption = None,
+    config: ConfigFileOption = None,
+    app_name: AppNameOption = None,
+) -> None:
+    """Write a tool entry (validated) to stdout or into a config file."""
+    given = {
+        "--allowed-path": allowed_path,
+        "--max-bytes": max_bytes,
+        "--provider": provider,
+        "--max-rows": max_rows,
+        "--n-results": n_results,
+        "--endpoint": endpoint,
+        "--max-results": max_results,
+        "--url": url,
+        "--prefix": prefix,
+        "--include": include,
+        "--allowed-domain": allowed_domain,
+        "--allow-private": allow_private,
+        "--auth-type": auth_type.value if auth_type else None,
+        "--secret-name": secret_name,
+        "--secret-key": secret_key,
+        "--auth-header": auth_header,
+    }
+    with user_errors():
+        if type_ is None and name not in _TOOL_OPTIONS:
+            raise AimRayError(
+                f"set --type: {name!r} is not a tool type ({', '.join(_TOOL_OPTIONS)})"
+            )
+        kind = type_.value if type_ else name
+        settings = _settings(given, _TOOL_OPTIONS[kind], f"--type {kind}")
+        _rename(settings, allowed_path="allowed_paths", allowed_domain="allowed_domains")
+        if kind == "web_search":
+            _move_auth(settings)
+        if kind == "remote_mcp":
+            _move_secret_header(settings)
+        entry = _entry(name, kind, description, timeout, disabled, settings)
+        if rate_limit is not None:
+            entry["rate_limit"] = _rate_limit(rate_limit)
+        _emit_entry("tools", entry, config, app_name)
+
+
+# The client commands' shared options.
+HeaderOption = Annotated[
+    list[str] | None,
+    typer.Option("--header", "-H", help="Repeatable HTTP header 'Name: value', e.g. auth."),
+]
+ClientTimeoutOption = Annotated[
+    float, typer.Option(min=0.001, help="Seconds to wait for the server, in all.")
+]
+UrlArgument = Annotated[
+    str, typer.Argument(help="The server's Streamable HTTP endpoint, e.g. http://host:8000/mcp.")
+]
+
+
+@mcp_app.command("list-tools")
+def list_tools(
+    url: UrlArgument,
+    header: HeaderOption = None,
+    timeout: ClientTimeoutOption = 30.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print name, description, inputSchema as JSON.")
+    ] = False,
+) -> None:
+    """List the tools of any MCP server (Streamable HTTP)."""
+    with user_errors():
+        headers = _parse_headers(header or [])
+        tools = _run_client(url, headers, timeout, _all_tools)
+    if as_json:
+        listed = [
+            {"name": t.name, "description": t.description, "inputSchema": t.input_schema}
+            for t in tools
+        ]
+        typer.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    if not tools:
+        typer.echo("no tools")
+        return
+    table = Table(
+        Column("name", overflow="fold", ratio=1),
+        Column("description", overflow="fold", ratio=3),
+        Column("required arguments", overflow="fold", ratio=1),
+    )
+    for tool in tools:
+        table.add_row(tool.name, tool.description or tool.title or "", _required_args(tool))
+    console.print(table, highlight=False, markup=False)
+
+
+@mcp_app.command("call")
+def call_tool(
+    url: UrlArgument,
+    tool: Annotated[str, typer.Argument(help="The tool's name, as list-tools prints it.")],
+    args: Annotated[
+        str, typer.Option("--args", help="The arguments as a JSON object: '{\"a\": 1}'.")
+    ] = "{}",
+    header: HeaderOption = None,
+    timeout: ClientTimeoutOption = 30.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole result (content, isError, ...).")
+    ] = False,
+) -> None:
+    """Call a tool of any MCP server; print its text. Exit 1 if the tool reports an error."""
+    with user_errors():
+        try:
+            arguments = json.loads(args)
+        except ValueError as error:
+            raise AimRayError(f"--args is not valid JSON: {error}") from None
+        if not isinstance(arguments, dict):
+            raise AimRayError('--args must be a JSON object, e.g. \'{"expression": "2+2"}\'')
+        headers = _parse_headers(header or [])
+
+        async def call(client: Any) -> Any:
+            names = [t.name for t in await _all_tools(client)]
+            if tool not in names:
+                known = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                raise AimRayError(f"unknown tool {tool!r} at {url} (it has: {known or 'none'})")
+            return await client.call_tool(tool, arguments, read_timeout_seconds=timeout)
+
+        result = _run_client(url, headers, timeout, call)
+    if as_json:
+        dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        typer.echo(json.dumps(dumped, indent=2, ensure_ascii=False))
+    else:
+        text = _result_text(result)
+        typer.echo(f"tool error: {text}" if result.is_error else text, err=result.is_error)
+    if result.is_error:
+        raise typer.Exit(code=1)
+
+
+# -- mcp helpers: entries
+
+
+def _settings(given: dict[str, Any], allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    """The options the user set, as ``config`` keys; refuses options ``what`` does not take."""
+    used = {flag: value for flag, value in given.items() if value not in (None, False, [])}
+    stray = [flag for flag in used if flag not in allowed]
+    if stray:
+        takes = ", ".join(allowed) or "no type-specific options"
+        raise AimRayError(f"{', '.join(stray)} does not apply to {what} (it takes: {takes})")
+    # In the order of ``allowed``, so entries read the same whatever the command line order.
+    return {flag[2:].replace("-", "_"): used[flag] for flag in allowed if flag in used}
+
+
+def _rename(settings: dict[str, Any], **names: str) -> None:
+    for old, new in names.items():
+        if old in settings:
+            settings[new] = settings.pop(old)
+
+
+def _pop_keys(settings: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {new: settings.pop(old) for old, new in names.items() if old in settings}
+
+
+_AUTH_KEYS = {
+    "auth_type": "type",
+    "secret_name": "secret_name",
+    "secret_key": "key",
+    "auth_header": "header",
+}
+
+
+def _move_auth(settings: dict[str, Any]) -> None:
+    """--auth-type/--secret-name/--secret-key/--auth-header as an ``auth`` block."""
+    auth = _pop_keys(settings, _AUTH_KEYS)
+    if auth:
+        if "type" not in auth:
+            raise AimRayError("--secret-name needs --auth-type bearer or api_key")
+        settings["auth"] = auth
+
+
+def _move_secret_header(settings: dict[str, Any]) -> None:
+    """remote_mcp: the same options as one ``secret_headers`` entry."""
+    auth = _pop_keys(settings, _AUTH_KEYS)
+    if not auth:
+        return
+    if "type" not in auth or "secret_name" not in auth:
+        raise AimRayError("remote_mcp auth needs both --auth-type and --secret-name")
+    bearer = auth.pop("type") == "bearer"
+    header = auth.pop("header", None) or ("Authorization" if bearer else "X-API-Key")
+    settings["secret_headers"] = {header: {**auth, **({"prefix": "Bearer "} if bearer else {})}}
+
+
+def _duration(text: str) -> str | int | float:
+    """'10' → 10 (so the YAML says ``10``, not ``'10'``); '1m' stays a string."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text.strip()
+    return int(number) if number.is_integer() else number
+
+
+def _rate_limit(text: str) -> dict[str, Any]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\S+)\s*", text)
+    if not match:
+        raise AimRayError(f"--rate-limit {text!r}: expected REQUESTS/WINDOW, e.g. 100/1m")
+    return {"requests": int(match.group(1)), "window": _duration(match.group(2))}
+
+
+def _entry(
+    name: str,
+    kind: str,
+    description: str | None,
+    timeout: str | None,
+    disabled: bool,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "type": kind}
+    if description is not None:
+        entry["description"] = description
+    if disabled:
+        entry["enabled"] = False
+    if timeout is not None:
+        entry["timeout_s"] = _duration(timeout)
+    if settings:
+        entry["config"] = settings
+    return entry
+
+
+def _emit_entry(
+    section: str, entry: dict[str, Any], config: Path | None, app_name: str | None
+) -> None:
+    """Validate ``entry`` with the real models, then print it or add it to ``config``."""
+    from aim_ray.mcp_config import entry_problems
+
+    what = f"{section[:-1]} {entry['name']!r}"
+    problems = entry_problems(section, entry)
+    if problems:
+        raise AimRayError(f"invalid {what}: {'; '.join(problems)}")
+    if config is None:
+        typer.echo(_dump_yaml([entry]), nl=False)
+        return
+    where = _add_to_file(config, section, entry, app_name)
+    typer.echo(f"added {what} to {config} ({where}.{section})")
+
+
+# -- mcp helpers: config files
+
+
+def _dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _add_to_file(path: Path, section: str, entry: dict[str, Any], app_name: str | None) -> str:
+    """Append ``entry`` to the ``section`` list of the file's MCP config, atomically; the
+    whole MCP config must validate afterwards. Returns where the MCP config lives."""
+    from aim_ray.mcp_config import validation_problems
+
+    target = path.resolve()
+    try:
+        text = target.read_text(encoding="utf-8") if target.exists() else ""
+        data = yaml.safe_load(text) if text.strip() else None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AimRayError(f"cannot read {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise AimRayError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    data = {} if data is None else data
+    mcp, where = _mcp_block(path, data, app_name)
+    entries = mcp.get(section)
+    if entries is None:
+        entries = mcp[section] = []
+    if not isinstance(entries, list):
+        raise AimRayError(f"{path}: {where}.{section} is not a list")
+    kind = section[:-1]
+    for index, existing in enumerate(entries):
+        if isinstance(existing, dict) and existing.get("name") == entry["name"]:
+            raise AimRayError(
+                f"{kind} {entry['name']!r} already exists in {path} ({where}.{section}[{index}])"
+            )
+    before = _relocated(validation_problems(mcp), where)
+    if before:
+        raise AimRayError(f"{path}: the MCP config is already invalid, fix it first: {before}")
+    entries.append(entry)
+    after = _relocated(validation_problems(mcp), where)
+    if after:
+        raise AimRayError(f"cannot add {kind} {entry['name']!r} to {path}: {after}")
+    new_text = _leading_comments(text) + _dump_yaml(data)
+    if yaml.safe_load(new_text) != data:  # a guard: never write what does not read back
+        raise AimRayError(f"{path}: the YAML would not read back the same; nothing written")
+    try:
+        _write_atomically(target, new_text)
+    except OSError as error:
+        raise AimRayError(f"cannot write {path}: {error.strerror or error}") from None
+    if _has_other_comments(text):
+        typer.echo(f"note: comments in {path} other than the leading ones were not kept", err=True)
+    return where
+
+
+def _relocated(problems: list[str], where: str) -> str:
+    """``validation_problems`` say ``mcp.tools[0]...``; say where that is in the file."""
+    prefix = "" if where == "(top level)" else where
+    return "; ".join((prefix + p.removeprefix("mcp")).lstrip(".") for p in problems)
+
+
+def _mcp_block(path: Path, data: Any, app_name: str | None) -> tuple[dict[str, Any], str]:
+    """The mapping that holds ``providers``/``tools`` (created if missing), and its place."""
+    if not isinstance(data, dict):
+        raise AimRayError(f"{path}: expected a YAML mapping (an `mcp:` config or a Serve config)")
+    if "applications" in data:
+        return _serve_mcp_block(path, data, app_name)
+    if app_name is not None:
+        raise AimRayError(f"--app: {path} is not a Serve config (no `applications:`)")
+    if {"providers", "tools"} & data.keys() and "mcp" not in data:
+        return data, "(top level)"  # the section itself, as load_mcp_config also accepts
+    if data and "mcp" not in data:
+        raise AimRayError(f"{path}: neither an `mcp:` config nor a Serve config (applications:)")
+    if data.get("mcp") is None:
+        data["mcp"] = {}
+    if not isinstance(data["mcp"], dict):
+        raise AimRayError(f"{path}: mcp is not a mapping")
+    return data["mcp"], "mcp"
+
+
+def _serve_mcp_block(path: Path, data: dict[str, Any], app_name: str | None) -> tuple[dict, str]:
+    apps = data.get("applications")
+    if not isinstance(apps, list):
+        raise AimRayError(f"{path}: applications is not a list")
+    found = [
+        (index, item)
+        for index, item in enumerate(apps)
+        if isinstance(item, dict) and item.get("import_path") == _SERVE_IMPORT_PATH
+    ]
+    if app_name is not None:
+        found = [(index, item) for index, item in found if item.get("name") == app_name]
+    if not found:
+        named = f" named {app_name!r}" if app_name else ""
+        raise AimRayError(f"{path}: no application{named} with import_path {_SERVE_IMPORT_PATH}")
+    if len(found) > 1:
+        names = ", ".join(repr(item.get("name")) for _, item in found)
+        raise AimRayError(f"{path}: several aim-ray applications ({names}); choose with --app")
+    index, application = found[0]
+    where = f"applications[{index}].args"
+    if application.get("args") is None:
+        application["args"] = {}
+    args = application["args"]
+    if not isinstance(args, dict):
+        raise AimRayError(f"{path}: {where} is not a mapping")
+    if args.get("mcp") is None:
+        args["mcp"] = {}
+    if not isinstance(args["mcp"], dict):
+        raise AimRayError(f"{path}: {where}.mcp is not a mapping")
+    return args["mcp"], f"{where}.mcp"
+
+
+def _leading_comments(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    header = []
+    for line in lines:
+        if not line.lstrip().startswith("#") and line.strip():
+            break
+        header.append(line)
+    kept = "".join(header)
+    return kept if not kept or kept.endswith("\n") else kept + "\n"
+
+
+def _has_other_comments(text: str) -> bool:
+    body = text[len(_leading_comments(text)) :]
+    return any(re.search(r"(^|\s)#", line) for line in body.splitlines())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: a failure leaves the old file whole."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            shutil.copymode(path, temp)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+# -- mcp helpers: the client
+
+
+def _parse_headers(values: list[str]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        key, sep, rest = value.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", key.strip()):
+            raise AimRayError(f"--header {value!r}: expected 'Name: value'")
+        headers[key.strip()] = rest.strip()
+    return headers
+
+
+async def _all_tools(client: Any, max_pages: int = 100) -> list[Any]:
+    tools, cursor = [], None
+    for _ in range(max_pages):
+        page = await client.list_tools(cursor=cursor)
+        tools += page.tools
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return tools
+
+
+def _run_client(url: str, headers: dict[str, str], timeout: float, work: Any) -> Any:
+    """Open an MCP session over Streamable HTTP, run ``await work(client)``, close it; any
+    failure becomes a one-line ``AimRayError``."""
+    if not re.match(r"https?://[^\s/?#]+", url):
+        raise AimRayError(f"{url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/mcp")
+    return asyncio.run(_client_session(url, headers, timeout, work))
+
+
+async def _client_session(url: str, headers: dict[str, str], timeout: float, work: Any) -> Any:
+    import httpx2
+    from mcp import Client, MCPError
+    from mcp.client.streamable_http import streamable_http_client
+
+    statuses: list[str] = []
+
+    async def record(response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            statuses.append(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            httpx2.AsyncClient(
+                headers=headers, timeout=timeout, event_hooks={"response": [record]}
+            ) as http,
+            Client(
+                streamable_http_client(url, http_client=http), read_timeout_seconds=timeout
+            ) as client,
+        ):
+            return await work(client)
+    except Exception as error:  # every failure becomes one line, never a traceback
+        root = _root_cause(error)
+        if isinstance(root, AimRayError):
+            raise root from None
+        if isinstance(root, TimeoutError) or (
+            isinstance(root, MCPError) and "timed out" in root.message
+        ):
+            raise AimRayError(f"{url}: no answer within {timeout:g}s (--timeout)") from None
+        if statuses:
+            hint = " (is this the MCP endpoint, e.g. .../mcp?)" if "404" in statuses[-1] else ""
+            raise AimRayError(f"{url} answered {statuses[-1]}{hint}") from None
+        if isinstance(root, MCPError):
+            raise AimRayError(f"{url}: MCP error {root.code}: {root.message}") from None
+        if isinstance(root, httpx2.TransportError):
+            raise AimRayError(f"cannot connect to {url}: {_transport_reason(root)}") from None
+        raise AimRayError(f"{url}: {type(root).__name__}: {_first_line(root)}") from None
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    # The SDK runs inside anyio task groups, which wrap failures in ExceptionGroups.
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _transport_reason(error: BaseException) -> str:
+    """The OS-level reason (e.g. 'Connection refused') under httpx's summary, if any."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
+            return os.strerror(cause.errno)  # asyncio's own text names the address again
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return _first_line(error) or type(error).__name__
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _required_args(tool: Any) -> str:
+    schema = tool.input_schema or {}
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or []
+    return ", ".join(f"{arg}: {(properties.get(arg) or {}).get('type', 'any')}" for arg in required)
+
+
+def _result_text(result: Any) -> str:
+    parts = []
+    for block in result.content:
+        text = getattr(block, "text", None)
+        parts.append(text if isinstance(text, str) else f"[{block.type} content]")
+    if not parts and result.structured_content is not None:
+        return json.dumps(result.structured_content, ensure_ascii=False)
+    return "\n".join(parts)
 
 
 def main() -> None:
