@@ -16,7 +16,7 @@ from ray.serve.deployment import Application
 
 from aim_ray.context import ContextService
 from aim_ray.engine import ModelSpec, build_llm_config
-from aim_ray.errors import AimRayError
+from aim_ray.errors import AimRayError, dotted_location
 from aim_ray.gateway import GatewaySettings, build_gateway
 from aim_ray.mcp_config import MCPConfig
 from aim_ray.tools import ToolService
@@ -54,11 +54,6 @@ def parse_app_args(args: dict[str, Any]) -> AppArgs:
         raise InvalidAppArgs(f"invalid aim-ray application args:\n{problems}") from None
 
 
-def dotted_location(loc: tuple[Any, ...]) -> str:
-    """A pydantic error location as a path: ``models[0].gpus``."""
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-
-
 def build_app(args: dict[str, Any]) -> Application:
     """Serve's application builder: validated args in, the deployment graph out."""
     app_args = parse_app_args(args)
@@ -69,11 +64,13 @@ def build_app(args: dict[str, Any]) -> Application:
     return build_gateway(
         llm_configs,
         app_args.gateway,
-        tools=_service("ToolService", ToolService, mcp.deployments.tools, mcp),
-        context=_service("ContextService", ContextService, mcp.deployments.context, mcp),
+        tools=build_service("ToolService", ToolService, mcp.deployments.tools, mcp),
+        context=build_service("ContextService", ContextService, mcp.deployments.context, mcp),
+        max_context_tokens=mcp.context.max_length,
     )
 
 
-def _service(name: str, cls: type, options: dict[str, Any], mcp: MCPConfig) -> Application:
+def build_service(name: str, cls: type, options: dict[str, Any], mcp: MCPConfig) -> Application:
+    """One MCP service deployment (no GPU): its config's options over ``SERVICE_DEFAULTS``."""
     merged = maybe_apply_llm_deployment_config_defaults(SERVICE_DEFAULTS, options)
     return serve.deployment(cls, name=name, **merged).bind(mcp)

@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from ray.serve.schema import ServeDeploySchema
 
-from aim_ray.app import AppArgs, dotted_location
+from aim_ray.app import AppArgs
 from aim_ray.engine import ModelSpec, choose_recipe
-from aim_ray.errors import AimRayError
+from aim_ray.errors import AimRayError, dotted_location
 
 IMPORT_PATH = "aim_ray.app:build_app"
 APP_NAME = "aim-ray"

@@ -61,6 +61,7 @@ from aim_ray.mcp_config import (
     RestProviderConfig,
     RestSettings,
 )
+from aim_ray.metrics import record_context_lookup
 from aim_ray.netguard import URLPolicy, fetch, guarded_client
 from aim_ray.secrets import redact, resolve_secret
 
@@ -807,6 +808,15 @@ class ContextService:
         self, name: str, query: str, limit: int
     ) -> tuple[ProviderOutcome, list[ContextItem]]:
         start = time.perf_counter()
+        outcome, items = await self._lookup(name, query, limit, start)
+        if name in self._entries:
+            seconds = time.perf_counter() - start
+            record_context_lookup(name, outcome.status, seconds, outcome.cached)
+        return outcome, items
+
+    async def _lookup(
+        self, name: str, query: str, limit: int, start: float
+    ) -> tuple[ProviderOutcome, list[ContextItem]]:
         if name not in self._entries:
             return ProviderOutcome(provider=name, status="error", error="unknown provider"), []
         key = (name, query, limit)

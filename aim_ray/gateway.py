@@ -2,9 +2,10 @@
 
 It extends Ray Serve LLM's ``OpenAiIngress`` (model routing, streaming, OpenAI error
 shapes) and owns what aim-ray adds around it: the route table, API-key auth, ``/health``,
-and OpenAI-shaped errors for requests that never reach a handler. The FastAPI app is
-built inside each replica (``__serve_build_asgi_app__``) so its routes can close over the
-replica's deployment handles.
+OpenAI-shaped errors for requests that never reach a handler, and the hand-off of
+MCP-aware chats to ``aim_ray.mcp_chat`` and of ``/mcp`` to ``aim_ray.mcp_server``. The
+FastAPI app is built inside each replica (``__serve_build_asgi_app__``) so its routes can
+close over the replica's deployment handles.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
 from ray.llm._internal.serve.core.configs.openai_api_models import (
+    ChatCompletionRequest,
+    ErrorResponse,
     OpenAIHTTPException,
     to_model_metadata,
 )
@@ -29,10 +33,13 @@ from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm import LLMConfig, build_llm_deployment
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from vllm.exceptions import VLLMClientError
 
 from aim_ray.errors import AimRayError
+from aim_ray.mcp_chat import ChatSettings, MCPChat, stream_outcome
 from aim_ray.mcp_server import MCPEndpoint, MCPTransportSettings, build_mcp_server
+from aim_ray.metrics import GatewayMetricsMiddleware
 
 HEALTH_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/health", "/mcp/health"})
@@ -55,6 +62,7 @@ class GatewaySettings(BaseModel):
 
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mcp_transport: MCPTransportSettings = Field(default_factory=MCPTransportSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     deployment_config: dict[str, Any] = Field(
         default_factory=lambda: {"ray_actor_options": {"num_cpus": 0.1}},
         description="Ray Serve deployment options for the gateway (replicas, autoscaling).",
@@ -99,13 +107,20 @@ class Gateway(OpenAiIngress):
         settings: GatewaySettings,
         tools: DeploymentHandle | None = None,
         context: DeploymentHandle | None = None,
+        max_context_tokens: int = 0,
+        tokenizer_sources: dict[str, str] | None = None,
         lora_paths: dict[str, str] | None = None,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
+        self._tokenizer_sources = tokenizer_sources or {}
+        self._tokenizers: dict[str, Any] = {}
         self._settings = settings
         self._api_keys = load_api_keys(settings.auth)
         self._tools = tools
         self._context = context
+        self._mcp_chat = MCPChat(
+            self, tools, context, max_context_tokens=max_context_tokens, settings=settings.chat
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Ray's init() brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
@@ -116,8 +131,11 @@ class Gateway(OpenAiIngress):
         app.add_exception_handler(StarletteHTTPException, _http_exception_as_openai_error)
         app.add_exception_handler(OpenAIHTTPException, _openai_exception_as_openai_error)
         app.add_exception_handler(RequestValidationError, _validation_error_as_openai_error)
+        app.add_exception_handler(VLLMClientError, _client_error_as_openai_error)
         if self._api_keys:
             app.middleware("http")(self._require_api_key)
+        # Added last so it is outermost: refused (401) requests are counted too.
+        app.add_middleware(GatewayMetricsMiddleware)
         app.add_api_route("/v1/models", self.models, methods=["GET"])
         app.add_api_route("/v1/models/{model:path}", self.model_data, methods=["GET"])
         app.add_api_route("/v1/chat/completions", self.chat, methods=["POST"])
@@ -134,6 +152,62 @@ class Gateway(OpenAiIngress):
         app.add_api_route("/mcp/health", self.mcp_health, methods=["GET"])
         app.router.routes.append(endpoint.route())
         app.router.lifespan_context = endpoint.wrap_lifespan(app.router.lifespan_context)
+
+    async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
+        """Chat completions; ``aim_ray.mcp_chat`` takes context, registry tools and forced
+        tool calls, the engine the rest."""
+        payload = await request.json()
+        payload["model"] = await self._get_model_id(payload.get("model"))
+        outcome = await self._mcp_chat.handle(payload)
+        if outcome is None:
+            return await super().chat(body, request)
+        if not payload.get("stream"):
+            assert outcome.response is not None
+            return JSONResponse({**outcome.response, "mcp": outcome.report.model_dump()})
+        # Start the final round before answering, so an engine error is an HTTP error.
+        answer = (
+            None if outcome.stream_payload is None else await self.stream(outcome.stream_payload)
+        )
+        chunks = stream_outcome(outcome, payload["model"], answer)
+        return StreamingResponse(chunks, media_type="text/event-stream")
+
+    # -- the Engine protocol of aim_ray.mcp_chat, over the engine handles ---------------
+
+    async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
+        first = await self._first(ChatCompletionRequest.model_validate(payload), "chat")
+        return first.model_dump()
+
+    async def stream(self, payload: dict[str, Any]) -> AsyncIterator[str]:
+        # Peek first so an engine error raises here, before any chunk is sent.
+        responses = self._get_response(
+            body=ChatCompletionRequest.model_validate(payload), call_method="chat"
+        )
+        first = await anext(responses)
+        _raise_if_error(first)
+
+        async def chunks() -> AsyncIterator[str]:
+            async for batch in _prepend(first, responses):
+                for chunk in batch if isinstance(batch, list) else [batch]:
+                    _raise_if_error(chunk)
+                    yield chunk
+
+        return chunks()
+
+    async def count_tokens(self, model: str, text: str) -> int:
+        # The model's own tokenizer, loaded here: Ray 2.60's engine-side tokenize looks
+        # for vLLM's pre-0.32 app state and answers "does not support the 'tokenization'
+        # task", and a local tokenizer also saves a hop per context item.
+        if model not in self._tokenizers:
+            self._tokenizers[model] = await asyncio.to_thread(
+                _load_tokenizer, self._tokenizer_sources[model]
+            )
+        return len(self._tokenizers[model].encode(text, add_special_tokens=False))
+
+    async def _first(self, body: Any, call_method: str) -> Any:
+        first = await anext(self._get_response(body=body, call_method=call_method))
+        first = first[0] if isinstance(first, list) else first
+        _raise_if_error(first)
+        return first
 
     async def _require_api_key(self, request: Request, call_next):
         if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -192,6 +266,27 @@ class Gateway(OpenAiIngress):
         return "healthy"
 
 
+def _load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(source)
+
+
+def _raise_if_error(response: Any) -> None:
+    if isinstance(response, ErrorResponse):
+        raise OpenAIHTTPException(
+            status_code=response.error.code,
+            message=response.error.message,
+            type=response.error.type,
+        )
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield first
+    async for item in rest:
+        yield item
+
+
 def _error_type(status: int) -> str:
     return "invalid_request_error" if status < 500 else "server_error"
 
@@ -209,6 +304,12 @@ async def _openai_exception_as_openai_error(
     return openai_error(exc.status_code, exc.message, _error_type(exc.status_code))
 
 
+async def _client_error_as_openai_error(request: Request, exc: VLLMClientError) -> JSONResponse:
+    # vLLM's request models validate some fields (e.g. tool_choice against tools) while
+    # FastAPI parses the body, so these surface here rather than from the engine.
+    return openai_error(400, str(exc), "invalid_request_error")
+
+
 async def _validation_error_as_openai_error(
     request: Request, exc: RequestValidationError
 ) -> JSONResponse:
@@ -224,6 +325,7 @@ def build_gateway(
     *,
     tools: Application | None = None,
     context: Application | None = None,
+    max_context_tokens: int = 0,
 ) -> Application:
     """Bind one engine deployment per model, and the MCP services, behind the gateway."""
     llm_deployments = {c.model_id: build_llm_deployment(c) for c in llm_configs}
@@ -238,4 +340,11 @@ def build_gateway(
         settings=settings,
         tools=tools,
         context=context,
+        max_context_tokens=max_context_tokens,
+        tokenizer_sources={c.model_id: _tokenizer_source(c) for c in llm_configs},
     )
+
+
+def _tokenizer_source(config: LLMConfig) -> str:
+    loading = config.model_loading_config
+    return loading.tokenizer_source or loading.model_source or loading.model_id

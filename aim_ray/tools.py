@@ -63,6 +63,7 @@ from aim_ray.mcp_config import (
     WebFetchToolConfig,
     WebSearchToolConfig,
 )
+from aim_ray.metrics import record_tool_call
 from aim_ray.netguard import (
     URLPolicy,
     check_address,
@@ -874,8 +875,11 @@ class ToolService:
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
         """Run a tool; every outcome, including failures, is a ``ToolResult``."""
         start = time.perf_counter()
+        # Unknown names share one metrics label, so callers cannot grow the label set.
+        label = "unknown"
 
         def result(status: str, text: str, structured: Any = None) -> ToolResult:
+            record_tool_call(label, status, time.perf_counter() - start)
             return ToolResult(
                 tool=name,
                 status=status,
@@ -889,6 +893,7 @@ class ToolService:
             config_name, timeout_s, run = self._route(name)
         except ToolError as error:
             return result("error", str(error))
+        label = name
         limiter = self._limiters.get(config_name)
         if limiter is not None and (retry_after := limiter.try_acquire()) is not None:
             return result("rate_limited", f"rate limit exceeded; retry in {retry_after:.1f}s")

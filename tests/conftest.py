@@ -36,6 +36,19 @@ REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "serve_configs" / "local.yaml"
 TEST_API_KEY = "sk-aim-ray-test-key"
 READY_TIMEOUT_S = 600
+# A client-defined tool: not in the registry, so it comes back as tool_calls.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def free_port() -> int:
@@ -52,8 +65,9 @@ def local_app_args() -> dict:
 class RunningApp:
     """Where the session's application listens, how to reach it, and what it serves."""
 
-    def __init__(self, base_url: str, model: str, services: MCPServices) -> None:
+    def __init__(self, base_url: str, model: str, services: MCPServices, metrics_url: str) -> None:
         self.base_url = base_url
+        self.metrics_url = metrics_url
         self.model = model
         self.api_key = TEST_API_KEY
         self.services = services
@@ -193,14 +207,21 @@ def app(
     }
     args["mcp"] = mcp_section(services)
 
-    port = free_port()
-    ray.init(address="local", num_cpus=8, include_dashboard=False)
+    port, metrics_port = free_port(), free_port()
+    ray.init(
+        address="local", num_cpus=8, include_dashboard=False, _metrics_export_port=metrics_port
+    )
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app(args), name="aim-ray", route_prefix="/", blocking=False)
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url)
-        yield RunningApp(base_url, model=_served_model(base_url), services=services)
+        yield RunningApp(
+            base_url,
+            model=_served_model(base_url),
+            services=services,
+            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        )
     finally:
         serve.shutdown()
         ray.shutdown()

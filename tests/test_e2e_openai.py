@@ -7,22 +7,11 @@ import json
 import httpx
 import openai
 import pytest
+from conftest import WEATHER_TOOL
 
 pytestmark = pytest.mark.slow
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def test_models_lists_the_served_model(app):
@@ -70,8 +59,20 @@ def test_named_tool_choice_reaches_vllm(app):
     )
     calls = reply.choices[0].message.tool_calls
     assert calls and calls[0].function.name == "get_weather"
-    # vLLM names the call but does not hold a small model to the schema (DESIGN.md, 4).
-    json.loads(calls[0].function.arguments)
+    # The gateway holds the arguments to the tool's schema (vLLM alone did not, DESIGN.md 4).
+    assert json.loads(calls[0].function.arguments).keys() == {"city"}
+    assert reply.choices[0].finish_reason == "tool_calls"
+
+
+def test_tool_choice_naming_a_missing_tool_is_400(app):
+    with pytest.raises(openai.BadRequestError, match="tool_choice") as caught:
+        app.openai().chat.completions.create(
+            model=app.model,
+            messages=FRANCE,
+            tools=[WEATHER_TOOL],
+            tool_choice={"type": "function", "function": {"name": "launch_rockets"}},
+        )
+    assert "Internal exception" not in caught.value.message
 
 
 def test_auto_tool_choice_is_accepted(app):

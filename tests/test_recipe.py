@@ -121,8 +121,8 @@ def test_cpu_default_recipe_is_exactly_the_measured_one() -> None:
         "kv_cache_memory_bytes": 268435456,
         "enable_auto_tool_choice": True,
         "tool_call_parser": "hermes",
-        # vLLM 0.32 takes disable_any_whitespace only with an explicit xgrammar/guidance backend.
-        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        # vLLM 0.32 takes disable_any_whitespace only with an explicit backend; xgrammar aborts.
+        "structured_outputs_config": {"backend": "guidance", "disable_any_whitespace": True},
     }
     assert config["runtime_env"]["env_vars"] == {"VLLM_HOST_IP": "127.0.0.1", "HF_HUB_OFFLINE": "1"}
     # The replica holds no CPU of its own: the engine bundle does (fits a 2-core `serve run`).
