@@ -18,6 +18,7 @@ from ray.serve.schema import ServeDeploySchema
 from aim_ray.app import AppArgs
 from aim_ray.engine import ModelSpec, choose_recipe
 from aim_ray.errors import AimRayError, dotted_location
+from aim_ray.recipe import Selection
 
 IMPORT_PATH = "aim_ray.app:build_app"
 APP_NAME = "aim-ray"
@@ -56,6 +57,19 @@ def render_serve_config(
             }
         ],
     }
+
+
+def pin_model(spec: ModelSpec) -> tuple[ModelSpec, Selection]:
+    """The entry with the chosen hardware and GPU count written in, so a rendered file
+    deploys the same way wherever it runs; and the selection that chose them."""
+    selection = choose_recipe(spec)
+    pinned = spec.model_copy(
+        update={
+            "hardware": selection.hardware.kind,
+            "gpus": selection.gpu_count if selection.hardware.is_gpu else None,
+        }
+    )
+    return pinned, selection
 
 
 def dump_yaml(data: dict[str, Any], header: str = "") -> str:

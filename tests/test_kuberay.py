@@ -1,0 +1,254 @@
+"""``aim-ray render rayservice``: every shipped recipe renders a RayService that the KubeRay
+CRD accepts, whose ``serveConfigV2`` is the local application, and the committed
+``kuberay/`` examples are exactly what the renderer writes now.
+
+The CRD schema is KubeRay's own (``tests/data/kuberay/rayservice-v1.schema.json``, see
+its ``$comment``), checked strictly: a field the schema does not know is an error here,
+where the API server would silently drop it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from ray.serve.schema import ServeDeploySchema
+from typer.testing import CliRunner
+
+from aim_ray.app import AppArgs
+from aim_ray.cli import app as cli
+from aim_ray.config import pin_model, render_serve_config
+from aim_ray.engine import ModelSpec
+from aim_ray.kuberay import (
+    EXAMPLES,
+    RayServiceOptions,
+    network_policy,
+    render_example,
+    render_rayservice,
+)
+from aim_ray.mcp_config import load_mcp_config
+from aim_ray.recipe import load_catalog
+
+REPO = Path(__file__).resolve().parents[1]
+KUBERAY = REPO / "kuberay"
+SCHEMA = Path(__file__).parent / "data" / "kuberay" / "rayservice-v1.schema.json"
+GENERAL_MODEL = "example-org/Example-Model-14B"
+runner = CliRunner()
+
+
+def strict(schema: dict) -> dict:
+    """Unknown fields become errors wherever the schema lists the known ones."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(strict(json.loads(SCHEMA.read_text())))
+
+
+def shipped_cases() -> list[tuple[str, ModelSpec]]:
+    cases = []
+    for recipe in load_catalog().recipes:
+        model = GENERAL_MODEL if recipe.is_general else recipe.model_id
+        for gpus in recipe.gpu_counts:
+            spec = ModelSpec(
+                model_id=model,
+                hardware=recipe.hardware,
+                gpus=None if recipe.hardware == "CPU" else gpus,
+                precision=recipe.precision,
+                metric=recipe.metric,
+            )
+            cases.append((f"{recipe.id}@{gpus}", recipe.id, spec))
+    return cases
+
+
+def assert_valid(validator, service: dict) -> None:
+    errors = sorted(validator.iter_errors(service), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+@pytest.mark.parametrize(
+    ("recipe_id", "spec"), [c[1:] for c in shipped_cases()], ids=[c[0] for c in shipped_cases()]
+)
+def test_every_shipped_recipe_renders_a_valid_rayservice(validator, recipe_id, spec):
+    documents, selection = render_rayservice(spec, RayServiceOptions())
+    assert selection.recipe.id == recipe_id
+    service = documents[0]
+    assert_valid(validator, service)
+    ServeDeploySchema.model_validate(yaml.safe_load(service["spec"]["serveConfigV2"]))
+    groups = {g["groupName"]: g for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]
+    assert head["rayStartParams"]["num-cpus"] == "0"
+    assert groups["services"]["labels"] == {"aim-ray.io/role": "services"}
+    if spec.hardware != "CPU":
+        engine = groups[spec.hardware.lower()]
+        limits = engine["template"]["spec"]["containers"][0]["resources"]["limits"]
+        assert limits["amd.com/gpu"] == str(selection.gpu_count)
+        assert engine["resources"] == {
+            f"accelerator_type:{selection.llm_config()['accelerator_type']}": "1"
+        }
+        env = {e["name"] for e in engine["template"]["spec"]["containers"][0]["env"]}
+        assert set(selection.llm_config()["runtime_env"]["env_vars"]) <= env
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.file for e in EXAMPLES])
+def test_committed_examples_are_what_the_renderer_writes(example, validator):
+    mcp = load_mcp_config(KUBERAY / example.mcp_config) if example.mcp_config else None
+    written = (KUBERAY / example.file).read_text()
+    assert written == render_example(example, mcp), "run `aim-ray render examples`"
+    assert_valid(validator, next(yaml.safe_load_all(written)))
+
+
+def test_serve_config_v2_is_the_local_application_plus_placement():
+    spec = ModelSpec(model_id="Qwen/Qwen3-32B", hardware="MI300X", gpus=2)
+    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+    documents, _ = render_rayservice(spec, RayServiceOptions(), mcp=mcp)
+    cluster = yaml.safe_load(documents[0]["spec"]["serveConfigV2"])["applications"][0]
+    pinned, _ = pin_model(spec)
+    local = render_serve_config(AppArgs(models=[pinned], mcp=mcp))["applications"][0]
+    assert cluster["import_path"] == local["import_path"]
+    assert cluster["args"]["models"] == local["args"]["models"]
+    tools = AppArgs.model_validate(cluster["args"]).mcp.deployments.tools
+    cluster_mcp, local_mcp = cluster["args"]["mcp"], local["args"]["mcp"]
+    assert cluster_mcp.pop("deployments") != local_mcp.pop("deployments", None)
+    assert cluster_mcp == local_mcp
+    selector = {"aim-ray.io/role": "services"}
+    gateway_actor = cluster["args"]["gateway"]["deployment_config"]["ray_actor_options"]
+    assert gateway_actor == {"num_cpus": 0.1, "label_selector": selector}
+    assert tools["ray_actor_options"] == {"num_cpus": 0.1, "label_selector": selector}
+    assert tools["autoscaling_config"]["max_replicas"] == 4
+
+
+def test_serve_config_v2_builds_the_same_deployments_as_the_local_config():
+    from ray.serve._private.build_app import build_app as build_graph
+
+    from aim_ray.app import build_app
+
+    spec = ModelSpec(
+        model_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        hardware="CPU",
+        source="embedded:smollm2-135m-instruct",
+    )
+    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+    documents, _ = render_rayservice(spec, RayServiceOptions(), mcp=mcp)
+    cluster = yaml.safe_load(documents[0]["spec"]["serveConfigV2"])["applications"][0]
+    pinned, _ = pin_model(spec)
+    local = render_serve_config(AppArgs(models=[pinned], mcp=mcp))["applications"][0]
+
+    def deployments(args: dict) -> dict[str, dict]:
+        built = build_graph(build_app(args), name="aim-ray")
+        return {d.name: d.ray_actor_options for d in built.deployments}
+
+    in_cluster, on_laptop = deployments(cluster["args"]), deployments(local["args"])
+    assert set(in_cluster) == set(on_laptop)
+    assert {"Gateway", "ToolService", "ContextService"} <= set(in_cluster)
+    for name in ("Gateway", "ToolService", "ContextService"):
+        assert in_cluster[name]["label_selector"] == {"aim-ray.io/role": "services"}
+        assert "label_selector" not in (on_laptop[name] or {})
+
+
+def test_secrets_are_referenced_never_inlined(monkeypatch):
+    monkeypatch.setenv("AIM_RAY_SECRET_DOCS_DB_PASSWORD", "pg-password-must-not-leak")
+    monkeypatch.setenv("AIM_RAY_SECRET_SEARCH_API_TOKEN", "search-token-must-not-leak")
+    example = next(e for e in EXAMPLES if e.mcp_config)
+    text = render_example(example, load_mcp_config(KUBERAY / example.mcp_config))
+    assert "must-not-leak" not in text
+    service = next(yaml.safe_load_all(text))
+    groups = {g["groupName"]: g for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    mounted = {
+        v["secret"]["secretName"]
+        for v in groups["services"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    }
+    assert mounted == {"docs-db", "chroma-token", "search-api", "aim-ray-api-keys"}
+    engine_volumes = groups["mi300x"]["template"]["spec"]["volumes"]
+    assert [v["name"] for v in engine_volumes] == ["dshm"]
+    container = groups["mi300x"]["template"]["spec"]["containers"][0]
+    [hf] = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
+    assert hf["valueFrom"]["secretKeyRef"] == {"name": "hf-token", "key": "token", "optional": True}
+
+
+def test_network_policy_opens_the_serve_port_and_the_providers_only():
+    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+    policy = network_policy(RayServiceOptions(name="x"), mcp)
+    open_ingress = [r for r in policy["spec"]["ingress"] if "from" not in r]
+    assert open_ingress == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    egress_ports = {p["port"] for r in policy["spec"]["egress"] for p in r.get("ports", [])}
+    assert egress_ports == {53, 443, 5432, 8000}
+
+
+def test_cli_writes_the_manifests(tmp_path):
+    out = tmp_path / "rs.yaml"
+    result = runner.invoke(
+        cli,
+        [
+            "render",
+            "rayservice",
+            "--model",
+            "Qwen/Qwen3-32B",
+            "--hardware",
+            "MI300X",
+            "--gpus",
+            "4",
+            "--toleration",
+            "dedicated=llm:NoSchedule",
+            "--node-selector",
+            "amd.com/gpu.product-name=MI300X",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Qwen/Qwen3-32B/vllm-mi300x-bf16-latency" in result.output
+    kinds = [d["kind"] for d in yaml.safe_load_all(out.read_text())]
+    assert kinds == ["RayService", "NetworkPolicy", "PodMonitor"]
+    engine = next(yaml.safe_load_all(out.read_text()))["spec"]["rayClusterConfig"][
+        "workerGroupSpecs"
+    ][1]["template"]["spec"]
+    assert engine["nodeSelector"] == {"amd.com/gpu.product-name": "MI300X"}
+    assert {"key": "dedicated", "operator": "Equal", "value": "llm", "effect": "NoSchedule"} in (
+        engine["tolerations"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "Qwen/Qwen3-32B", "--hardware", "CPU"], "Qwen/Qwen3-32B"),
+        (
+            ["--model", "Qwen/Qwen3-32B", "--hardware", "MI300X", "--toleration", "x"],
+            "--toleration takes key[=value]:Effect",
+        ),
+        (
+            ["--model", "Qwen/Qwen3-32B", "--hardware", "MI300X", "--min-engine-workers", "3"],
+            "min_replicas must not exceed max_replicas",
+        ),
+        (["--model", "Qwen/Qwen3-32B", "--hardware", "MI300X", "--name", "Bad_Name"], "name"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message):
+    result = runner.invoke(cli, ["render", "rayservice", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
