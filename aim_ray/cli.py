@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -42,6 +43,11 @@ recipes_app = typer.Typer(
 app.add_typer(recipes_app, name="recipes")
 
 console = Console()
+
+# Ray Serve LLM sends the root logger to stderr at INFO when imported, and vLLM's import
+# then logs start-up notes (Triton missing, ...) that are noise before a CLI's answer.
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+logging.getLogger("vllm").setLevel(logging.WARNING)
 
 _MODEL_PLACEHOLDER = "<model-id>"
 
