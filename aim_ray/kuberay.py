@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ray.llm._internal.common.dict_utils import deep_merge_dicts
 
-from aim_ray.app import SERVICE_DEFAULTS, AppArgs
+from aim_ray.app import AppArgs
 from aim_ray.config import dump_yaml, pin_model, render_serve_config
 from aim_ray.engine import ModelSpec
 from aim_ray.mcp_config import MCPConfig
@@ -114,7 +115,7 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
     """The app args with the services pinned to the services group (and API keys on)."""
     pin = {"ray_actor_options": {"label_selector": {ROLE_LABEL: SERVICES_ROLE}}}
     gateway = args.gateway.model_copy(deep=True)
-    gateway.deployment_config = _merge(gateway.deployment_config, pin)
+    gateway.deployment_config = deep_merge_dicts(gateway.deployment_config, pin)
     if options.api_keys_secret:
         keys_file = DEFAULT_SECRETS_DIR / options.api_keys_secret / API_KEYS_KEY
         gateway.auth = gateway.auth.model_copy(
@@ -122,10 +123,10 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
         )
     mcp = args.mcp.model_copy(deep=True) if args.mcp else None
     if mcp is not None:
-        # Whole option sets, defaults included: a label selector alone would replace
-        # the default ray_actor_options (num_cpus) rather than add to it.
-        mcp.deployments.context = _merge(SERVICE_DEFAULTS, mcp.deployments.context, pin)
-        mcp.deployments.tools = _merge(SERVICE_DEFAULTS, mcp.deployments.tools, pin)
+        # Only the pin: build_service lays SERVICE_DEFAULTS under these options when the
+        # app is built, as it does on a laptop.
+        mcp.deployments.context = deep_merge_dicts(mcp.deployments.context, pin)
+        mcp.deployments.tools = deep_merge_dicts(mcp.deployments.tools, pin)
     return args.model_copy(update={"gateway": gateway, "mcp": mcp})
 
 
@@ -362,17 +363,6 @@ def _without_empty(node: Any) -> Any:
     if isinstance(node, list):
         return [_without_empty(v) for v in node]
     return node
-
-
-def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        for key, value in layer.items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = _merge(merged[key], value)
-            else:
-                merged[key] = value
-    return merged
 
 
 # -- beside the RayService ----------------------------------------------------------------------

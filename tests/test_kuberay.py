@@ -30,7 +30,7 @@ from aim_ray.kuberay import (
     render_example,
     render_rayservice,
 )
-from aim_ray.mcp_config import load_mcp_config
+from aim_ray.mcp_config import MCPConfig, load_mcp_config
 from aim_ray.recipe import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(strict(json.loads(SCHEMA.read_text())))
 
 
-def shipped_cases() -> list[tuple[str, ModelSpec]]:
+def shipped_cases() -> list[tuple[str, str, ModelSpec]]:
     cases = []
     for recipe in load_catalog().recipes:
         model = GENERAL_MODEL if recipe.is_general else recipe.model_id
@@ -120,52 +120,81 @@ def test_committed_examples_are_what_the_renderer_writes(example, validator):
     assert_valid(validator, next(yaml.safe_load_all(written)))
 
 
-def test_serve_config_v2_is_the_local_application_plus_placement():
-    spec = ModelSpec(model_id="Qwen/Qwen3-32B", hardware="MI300X", gpus=2)
-    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+def cluster_and_local(spec: ModelSpec, mcp) -> tuple[dict, dict]:
+    """The rendered serveConfigV2's application and the local serve config's, same input."""
     documents, _ = render_rayservice(spec, RayServiceOptions(), mcp=mcp)
     cluster = yaml.safe_load(documents[0]["spec"]["serveConfigV2"])["applications"][0]
     pinned, _ = pin_model(spec)
     local = render_serve_config(AppArgs(models=[pinned], mcp=mcp))["applications"][0]
+    return cluster, local
+
+
+def built_options(args: dict) -> dict[str, dict]:
+    """Each deployment's options as Serve gets them from ``build_app(args)``."""
+    from ray.serve._private.build_app import build_app as build_graph
+
+    from aim_ray.app import build_app
+
+    built = build_graph(build_app(args), name="aim-ray")
+    return {
+        d.name: {
+            "ray_actor_options": d.ray_actor_options or {},
+            "autoscaling_config": d._deployment_config.autoscaling_config,
+            "num_replicas": d.num_replicas,
+        }
+        for d in built.deployments
+    }
+
+
+def test_serve_config_v2_is_the_local_application_plus_placement():
+    spec = ModelSpec(model_id="Qwen/Qwen3-32B", hardware="MI300X", gpus=2)
+    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+    cluster, local = cluster_and_local(spec, mcp)
     assert cluster["import_path"] == local["import_path"]
     assert cluster["args"]["models"] == local["args"]["models"]
-    tools = AppArgs.model_validate(cluster["args"]).mcp.deployments.tools
     cluster_mcp, local_mcp = cluster["args"]["mcp"], local["args"]["mcp"]
     assert cluster_mcp.pop("deployments") != local_mcp.pop("deployments", None)
     assert cluster_mcp == local_mcp
     selector = {"aim-ray.io/role": "services"}
     gateway_actor = cluster["args"]["gateway"]["deployment_config"]["ray_actor_options"]
     assert gateway_actor == {"num_cpus": 0.1, "label_selector": selector}
-    assert tools["ray_actor_options"] == {"num_cpus": 0.1, "label_selector": selector}
-    assert tools["autoscaling_config"]["max_replicas"] == 4
 
 
 def test_serve_config_v2_builds_the_same_deployments_as_the_local_config():
-    from ray.serve._private.build_app import build_app as build_graph
-
-    from aim_ray.app import build_app
-
     spec = ModelSpec(
         model_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         hardware="CPU",
         source="embedded:smollm2-135m-instruct",
     )
-    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
-    documents, _ = render_rayservice(spec, RayServiceOptions(), mcp=mcp)
-    cluster = yaml.safe_load(documents[0]["spec"]["serveConfigV2"])["applications"][0]
-    pinned, _ = pin_model(spec)
-    local = render_serve_config(AppArgs(models=[pinned], mcp=mcp))["applications"][0]
-
-    def deployments(args: dict) -> dict[str, dict]:
-        built = build_graph(build_app(args), name="aim-ray")
-        return {d.name: d.ray_actor_options for d in built.deployments}
-
-    in_cluster, on_laptop = deployments(cluster["args"]), deployments(local["args"])
+    cluster, local = cluster_and_local(spec, load_mcp_config(KUBERAY / "mcp-providers.yaml"))
+    in_cluster, on_laptop = built_options(cluster["args"]), built_options(local["args"])
     assert set(in_cluster) == set(on_laptop)
     assert {"Gateway", "ToolService", "ContextService"} <= set(in_cluster)
+    selector = {"aim-ray.io/role": "services"}
     for name in ("Gateway", "ToolService", "ContextService"):
-        assert in_cluster[name]["label_selector"] == {"aim-ray.io/role": "services"}
-        assert "label_selector" not in (on_laptop[name] or {})
+        pinned = in_cluster[name]["ray_actor_options"].pop("label_selector")
+        assert pinned == selector
+        assert in_cluster[name] == on_laptop[name], name
+    # The service defaults (SERVICE_DEFAULTS) still hold under the pin.
+    tools = in_cluster["ToolService"]
+    assert tools["ray_actor_options"] == {"num_cpus": 0.1}
+    assert tools["autoscaling_config"].max_replicas == 4
+
+
+def test_services_with_fixed_replicas_render_a_buildable_app():
+    # num_replicas and the default autoscaling_config must not both reach Serve.
+    spec = ModelSpec(
+        model_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        hardware="CPU",
+        source="embedded:smollm2-135m-instruct",
+    )
+    mcp = MCPConfig.model_validate(
+        {"tools": [{"name": "calculator"}], "deployments": {"tools": {"num_replicas": 2}}}
+    )
+    cluster, _ = cluster_and_local(spec, mcp)
+    tools = built_options(cluster["args"])["ToolService"]
+    assert tools["num_replicas"] == 2 and tools["autoscaling_config"] is None
+    assert tools["ray_actor_options"]["label_selector"] == {"aim-ray.io/role": "services"}
 
 
 def test_secrets_are_referenced_never_inlined(monkeypatch):
