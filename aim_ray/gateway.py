@@ -29,6 +29,7 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
     to_model_metadata,
 )
 from ray.llm._internal.serve.core.ingress.ingress import OpenAiIngress, init
+from ray.llm._internal.serve.core.ingress.utils import _peek_at_generator
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm import LLMConfig, build_llm_deployment
@@ -113,7 +114,7 @@ class Gateway(OpenAiIngress):
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
         self._tokenizer_sources = tokenizer_sources or {}
-        self._tokenizers: dict[str, Any] = {}
+        self._tokenizers: dict[str, asyncio.Future] = {}
         self._settings = settings
         self._api_keys = load_api_keys(settings.auth)
         self._tools = tools
@@ -174,40 +175,41 @@ class Gateway(OpenAiIngress):
     # -- the Engine protocol of aim_ray.mcp_chat, over the engine handles ---------------
 
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
-        first = await self._first(ChatCompletionRequest.model_validate(payload), "chat")
-        return first.model_dump()
+        body = ChatCompletionRequest.model_validate(payload)
+        first = await anext(self._get_response(body=body, call_method="chat"))
+        _raise_if_error(first)
+        return _first_of(first).model_dump()
 
     async def stream(self, payload: dict[str, Any]) -> AsyncIterator[str]:
         # Peek first so an engine error raises here, before any chunk is sent.
-        responses = self._get_response(
-            body=ChatCompletionRequest.model_validate(payload), call_method="chat"
+        body = ChatCompletionRequest.model_validate(payload)
+        first, responses = await _peek_at_generator(
+            self._get_response(body=body, call_method="chat")
         )
-        first = await anext(responses)
         _raise_if_error(first)
 
         async def chunks() -> AsyncIterator[str]:
-            async for batch in _prepend(first, responses):
+            async for batch in responses:
                 for chunk in batch if isinstance(batch, list) else [batch]:
                     _raise_if_error(chunk)
                     yield chunk
 
         return chunks()
 
-    async def count_tokens(self, model: str, text: str) -> int:
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
         # The model's own tokenizer, loaded here: Ray 2.60's engine-side tokenize looks
         # for vLLM's pre-0.32 app state and answers "does not support the 'tokenization'
-        # task", and a local tokenizer also saves a hop per context item.
+        # task", and a local tokenizer also saves a hop per context item. One load per
+        # model, shared by the requests that arrive while it runs.
+        if not texts:
+            return []
         if model not in self._tokenizers:
-            self._tokenizers[model] = await asyncio.to_thread(
-                _load_tokenizer, self._tokenizer_sources[model]
+            source = self._tokenizer_sources[model]
+            self._tokenizers[model] = asyncio.ensure_future(
+                asyncio.to_thread(_load_tokenizer, source)
             )
-        return len(self._tokenizers[model].encode(text, add_special_tokens=False))
-
-    async def _first(self, body: Any, call_method: str) -> Any:
-        first = await anext(self._get_response(body=body, call_method=call_method))
-        first = first[0] if isinstance(first, list) else first
-        _raise_if_error(first)
-        return first
+        tokenizer = await self._tokenizers[model]
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     async def _require_api_key(self, request: Request, call_next):
         if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -272,19 +274,19 @@ def _load_tokenizer(source: str) -> Any:
     return AutoTokenizer.from_pretrained(source)
 
 
+def _first_of(response: Any) -> Any:
+    """Streams may come in batches (lists); their first item stands for the batch."""
+    return response[0] if isinstance(response, list) else response
+
+
 def _raise_if_error(response: Any) -> None:
+    response = _first_of(response)
     if isinstance(response, ErrorResponse):
         raise OpenAIHTTPException(
             status_code=response.error.code,
             message=response.error.message,
             type=response.error.type,
         )
-
-
-async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    yield first
-    async for item in rest:
-        yield item
 
 
 def _error_type(status: int) -> str:

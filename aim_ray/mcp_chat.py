@@ -105,7 +105,7 @@ class Engine(Protocol):
 
     async def stream(self, payload: dict[str, Any]) -> AsyncIterator[str]: ...
 
-    async def count_tokens(self, model: str, text: str) -> int: ...
+    async def count_tokens(self, model: str, texts: list[str]) -> list[int]: ...
 
 
 @dataclass
@@ -164,9 +164,7 @@ class MCPChat:
             raise _bad_request("mcp_context needs a query or a user message to search with")
         result = await self._context.retrieve.remote(providers, query, wanted.limit)
         lines = [f"[{item.provider}:{item.id}] {item.content.strip()}" for item in result.items]
-        counts = await asyncio.gather(
-            *(self._engine.count_tokens(payload["model"], line) for line in lines)
-        )
+        counts = await self._engine.count_tokens(payload["model"], lines)
         used, total = [], 0
         for item, line, tokens in zip(result.items, lines, counts, strict=True):
             if total + tokens > self._max_context_tokens:

@@ -141,7 +141,7 @@ def test_client_tool_comes_back_as_tool_calls(app):
     assert response.choices[0].message.tool_calls[0].function.name == "get_weather"
 
 
-def test_mixed_request_returns_the_client_call_and_fills_the_registry_schema(app):
+def test_mixed_request_returns_the_client_call_to_the_client(app):
     response = chat(
         app,
         messages=ask("What is the weather in Paris?"),
@@ -199,8 +199,9 @@ def test_plain_chat_has_no_mcp_object(app):
     assert "Paris" in response.choices[0].message.content
 
 
-def test_tool_results_reach_the_model(app):
-    """The second model call sees the tool result: the raw HTTP exchange shows the turn."""
+def test_a_forced_tool_round_is_two_model_calls_over_plain_http(app):
+    """Without the openai client: the raw JSON has the ``mcp`` report of both rounds (that
+    the second round sees the result is checked in ``test_mcp_chat.py``)."""
     with app.http() as client:
         body = {
             "model": app.model,
