@@ -27,7 +27,7 @@ import yaml
 from rich.console import Console
 from rich.table import Column, Table
 
-from aim_ray.errors import AimRayError
+from aim_ray.errors import AimRayError, dotted_location
 from aim_ray.hardware import resolve_hardware
 from aim_ray.models import DEFAULT_EMBEDDED, prepare_embedded
 from aim_ray.recipe import TIER_LABELS, Recipe, Selection, load_catalog, select_recipe
@@ -359,7 +359,7 @@ def _toleration(text: str) -> dict[str, str]:
 
 def _options_problems(error: Any) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+        f"{dotted_location(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
         for e in error.errors()
     )
 

@@ -162,5 +162,5 @@ def _merge_call_delta(call: dict[str, Any], delta: dict[str, Any]) -> None:
 
 def _message(error: openai.APIStatusError) -> str:
     body = error.body if isinstance(error.body, dict) else {}
-    inner = body.get("error", body) if isinstance(body, dict) else {}
+    inner = body.get("error", body)  # OpenAI's shape is {"error": {"message": ...}}
     return (inner.get("message") if isinstance(inner, dict) else None) or str(error)

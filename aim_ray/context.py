@@ -807,18 +807,17 @@ class ContextService:
     async def _retrieve_one(
         self, name: str, query: str, limit: int
     ) -> tuple[ProviderOutcome, list[ContextItem]]:
+        if name not in self._entries:
+            # Not recorded: callers must not be able to grow the metrics' label set.
+            return ProviderOutcome(provider=name, status="error", error="unknown provider"), []
         start = time.perf_counter()
         outcome, items = await self._lookup(name, query, limit, start)
-        if name in self._entries:
-            seconds = time.perf_counter() - start
-            record_context_lookup(name, outcome.status, seconds, outcome.cached)
+        record_context_lookup(name, outcome.status, time.perf_counter() - start, outcome.cached)
         return outcome, items
 
     async def _lookup(
         self, name: str, query: str, limit: int, start: float
     ) -> tuple[ProviderOutcome, list[ContextItem]]:
-        if name not in self._entries:
-            return ProviderOutcome(provider=name, status="error", error="unknown provider"), []
         key = (name, query, limit)
         if self._cache is not None and (hit := self._cache.get(key)) is not None:
             outcome = ProviderOutcome(

@@ -32,86 +32,71 @@ GATEWAY_ROUTES = (
 )
 
 
-@cache
-def _context_duration() -> metrics.Histogram:
-    return metrics.Histogram(
-        "mcp_context_retrieval_duration_seconds",
-        description="Time to get context items from one provider, cache hits included.",
-        boundaries=LATENCY_BUCKETS,
-        tag_keys=("provider",),
-    )
+class _Instruments:
+    """Every instrument, made together the first time a replica records anything."""
+
+    def __init__(self) -> None:
+        self.context_duration = metrics.Histogram(
+            "mcp_context_retrieval_duration_seconds",
+            description="Time to get context items from one provider, cache hits included.",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=("provider",),
+        )
+        self.context_requests = metrics.Counter(
+            "mcp_context_requests",
+            description="Context lookups per provider, by outcome (ok, error, timeout).",
+            tag_keys=("provider", "status"),
+        )
+        self.context_cache_hits = metrics.Counter(
+            "mcp_context_cache_hits",
+            description="Context lookups answered from the (provider, query) cache.",
+            tag_keys=("provider",),
+        )
+        self.tool_executions = metrics.Counter(
+            "mcp_tool_execution",
+            description="Tool calls, by outcome (ok, error, timeout, rate_limited).",
+            tag_keys=("tool", "status"),
+        )
+        self.tool_duration = metrics.Histogram(
+            "mcp_tool_execution_duration_seconds",
+            description="Time to run a tool call, failures included.",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=("tool",),
+        )
+        self.gateway_requests = metrics.Counter(
+            "aim_ray_gateway_requests",
+            description="Requests the gateway answered, by route, method and HTTP status.",
+            tag_keys=("route", "method", "status"),
+        )
+        self.gateway_duration = metrics.Histogram(
+            "aim_ray_gateway_request_duration_seconds",
+            description="Time from request to the last byte of the response, streams included.",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=("route", "method", "status"),
+        )
 
 
 @cache
-def _context_requests() -> metrics.Counter:
-    return metrics.Counter(
-        "mcp_context_requests",
-        description="Context lookups per provider, by outcome (ok, error, timeout).",
-        tag_keys=("provider", "status"),
-    )
-
-
-@cache
-def _context_cache_hits() -> metrics.Counter:
-    return metrics.Counter(
-        "mcp_context_cache_hits",
-        description="Context lookups answered from the (provider, query) cache.",
-        tag_keys=("provider",),
-    )
-
-
-@cache
-def _tool_executions() -> metrics.Counter:
-    return metrics.Counter(
-        "mcp_tool_execution",
-        description="Tool calls, by outcome (ok, error, timeout, rate_limited).",
-        tag_keys=("tool", "status"),
-    )
-
-
-@cache
-def _tool_duration() -> metrics.Histogram:
-    return metrics.Histogram(
-        "mcp_tool_execution_duration_seconds",
-        description="Time to run a tool call, failures included.",
-        boundaries=LATENCY_BUCKETS,
-        tag_keys=("tool",),
-    )
-
-
-@cache
-def _gateway_requests() -> metrics.Counter:
-    return metrics.Counter(
-        "aim_ray_gateway_requests",
-        description="Requests the gateway answered, by route, method and HTTP status.",
-        tag_keys=("route", "method", "status"),
-    )
-
-
-@cache
-def _gateway_duration() -> metrics.Histogram:
-    return metrics.Histogram(
-        "aim_ray_gateway_request_duration_seconds",
-        description="Time from request to the last byte of the response, streams included.",
-        boundaries=LATENCY_BUCKETS,
-        tag_keys=("route", "method", "status"),
-    )
+def _instruments() -> _Instruments:
+    return _Instruments()
 
 
 def record_context_lookup(provider: str, status: str, seconds: float, cached: bool) -> None:
     if not ray.is_initialized():
         return
-    _context_requests().inc(tags={"provider": provider, "status": status})
-    _context_duration().observe(seconds, tags={"provider": provider})
+    instruments = _instruments()
+    instruments.context_requests.inc(tags={"provider": provider, "status": status})
+    instruments.context_duration.observe(seconds, tags={"provider": provider})
     if cached:
-        _context_cache_hits().inc(tags={"provider": provider})
+        instruments.context_cache_hits.inc(tags={"provider": provider})
 
 
 def record_tool_call(tool: str, status: str, seconds: float) -> None:
     if not ray.is_initialized():
         return
-    _tool_executions().inc(tags={"tool": tool, "status": status})
-    _tool_duration().observe(seconds, tags={"tool": tool})
+    instruments = _instruments()
+    instruments.tool_executions.inc(tags={"tool": tool, "status": status})
+    instruments.tool_duration.observe(seconds, tags={"tool": tool})
 
 
 def gateway_route(path: str) -> str:
@@ -149,5 +134,6 @@ class GatewayMetricsMiddleware:
                 "method": scope["method"],
                 "status": str(status),
             }
-            _gateway_requests().inc(tags=tags)
-            _gateway_duration().observe(time.perf_counter() - start, tags=tags)
+            instruments = _instruments()
+            instruments.gateway_requests.inc(tags=tags)
+            instruments.gateway_duration.observe(time.perf_counter() - start, tags=tags)

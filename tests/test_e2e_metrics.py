@@ -7,17 +7,15 @@ the endpoint until the expected sample shows up.
 from __future__ import annotations
 
 import json
-import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from test_dashboard import DASHBOARD, charted_metrics
 
 pytestmark = pytest.mark.slow
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "kuberay/grafana/aim-ray-dashboard.json"
 EXPORT_WAIT_S = 90
 
 
@@ -153,9 +151,6 @@ def test_cache_hit_counter_rises_on_a_repeated_query(app, exercised):
 
 def test_every_metric_the_dashboard_charts_is_exported(exercised):
     names = {name for name, _ in exercised.after}
-    charted = set()
-    for panel in json.loads(DASHBOARD.read_text())["panels"]:
-        for target in panel.get("targets", []):
-            charted |= set(re.findall(r"\b(ray_[a-z_]+)", target["expr"]))
+    charted = charted_metrics(json.loads(DASHBOARD.read_text()))
     missing = sorted(n for n in charted if n not in names)
     assert charted and not missing, f"charted but not exported: {missing}"
