@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,12 +40,12 @@ from rich.progress import Progress
 from rich.table import Table
 from serving import (
     DEFAULT_CONFIG,
-    ServerStartError,
     console,
     fmt,
     gateway_server,
     load_app_args,
     pct,
+    run_main,
 )
 
 WAYS = ("plain", "context cold", "context warm", "tool round")
@@ -254,16 +253,10 @@ def mcp_app(args, root: Path) -> Iterator[tuple[str, str, list[str]]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    try:
-        with tempfile.TemporaryDirectory() as tmp, mcp_app(args, Path(tmp)) as app:
-            base_url, model, providers = app
-            console.print(f"providers: {', '.join(providers)}; model: {model}")
-            results = asyncio.run(run_all(base_url, model, providers, args))
-    except ServerStartError as error:
-        console.print(f"[red]{error.args[0]}")
-        if len(error.args) > 1:
-            console.print(error.args[1], markup=False)
-        return 2
+    with tempfile.TemporaryDirectory() as tmp, mcp_app(args, Path(tmp)) as app:
+        base_url, model, providers = app
+        console.print(f"providers: {', '.join(providers)}; model: {model}")
+        results = asyncio.run(run_all(base_url, model, providers, args))
     summary = summarize(results)
     Console(width=120).print(table(summary))  # the figures go to stdout, progress to stderr
     if args.json_out:
@@ -274,4 +267,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,13 +36,13 @@ from rich.table import Table
 from serving import (
     APP_NAME,
     DEFAULT_CONFIG,
-    ServerStartError,
     console,
     fmt,
     free_port,
     gateway_server,
     load_app_args,
     pct,
+    run_main,
 )
 
 from aim_ray.tools import Calculator
@@ -222,17 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     app_args = load_app_args(args.config)
     app_args["mcp"] = {"tools": [{"name": "calculator"}]}
-    try:
-        with gateway_server(app_args, args.ready_timeout, None) as endpoint:
-            results = asyncio.run(run(endpoint, args))
-    except ServerStartError as error:
-        console.print(f"[red]{error.args[0]}")
-        if len(error.args) > 1:
-            console.print(error.args[1], markup=False)
-        return 2
+    with gateway_server(app_args, args.ready_timeout, None) as endpoint:
+        results = asyncio.run(run(endpoint, args))
     Console(width=120).print(table(results, args.concurrency))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

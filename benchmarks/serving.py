@@ -740,7 +740,9 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-if __name__ == "__main__":
+def run_main(main: Callable[[], int]) -> None:
+    """Run a benchmark's ``main`` as a script: SIGTERM and Ctrl-C stop the servers it
+    started, and a server that does not start is one error line plus its log's tail."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         sys.exit(main())
@@ -757,3 +759,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; servers stopped[/]")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_main(main)
