@@ -21,7 +21,6 @@ side-channel chunks whose ``choices`` list is empty (see README, "MCP-aware chat
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 import uuid
@@ -378,9 +377,10 @@ def _forced_tool(payload: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _unstreamed(payload: dict[str, Any]) -> dict[str, Any]:
-    request = copy.deepcopy(payload)
+    # A shallow copy: rounds only add or drop top-level keys of it, and a deep copy
+    # would copy the whole conversation, injected context included, every round.
+    request = {key: value for key, value in payload.items() if key != "stream_options"}
     request["stream"] = False
-    request.pop("stream_options", None)
     return request
 
 
