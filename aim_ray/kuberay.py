@@ -479,6 +479,8 @@ EXAMPLES = [
         file="cpu-demo.yaml",
         model="HuggingFaceTB/SmolLM2-135M-Instruct",
         hardware="CPU",
+        # Explicit: the pods' CPU is not the rendering machine's, whose flags "auto" reads.
+        precision="bf16",
         source="embedded:smollm2-135m-instruct",
         options=RayServiceOptions(name="aim-ray-cpu-demo", hf_token_secret=None),
     ),

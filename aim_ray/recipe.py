@@ -588,13 +588,21 @@ def _pick_gpu_count(recipe: Recipe, request: _Request) -> int | None:
     return fitting[-1] if fitting else None
 
 
+def _emulated_on_cpu(recipe: Recipe, hardware: Hardware) -> bool:
+    """A bf16 recipe on a CPU known to lack native bf16: its matmuls would fall back."""
+    return recipe.precision == "bf16" and hardware.native_bf16 is False
+
+
 def _rank_key(recipe: Recipe, request: _Request) -> tuple:
-    precision = _PRECISION_ORDER[recipe.precision] if request.precision == "auto" else 0
+    auto = request.precision == "auto"
+    precision = _PRECISION_ORDER[recipe.precision] if auto else 0
+    emulated = int(auto and _emulated_on_cpu(recipe, request.hardware))
     metric = 0 if request.metric or recipe.metric in (None, _PREFERRED_METRIC) else 1
     return (
         _TIER_ORDER[recipe.tier],
         metric,
         -recipe.priority,
+        emulated,
         precision,
         _MATURITY_ORDER[recipe.maturity],
         recipe.id,
@@ -605,6 +613,8 @@ _RANK_EXPLANATIONS = (
     "its tier ({}) comes first in the search order",
     "latency is preferred when no metric is asked for",
     "higher priority ({})",
+    "this CPU ({}) has no native bf16 (avx512_bf16 or amx_bf16), so bf16 matmuls fall back "
+    "and run slower than fp32",
     "lower precision ({}) is preferred on auto",
     "more mature ({})",
     "its id sorts first",
@@ -617,6 +627,7 @@ def _why_first(winner: Recipe, other: Recipe, request: _Request) -> str:
         TIER_LABELS[winner.tier],
         winner.metric,
         winner.priority,
+        request.hardware.cpu_isa,
         winner.precision,
         winner.maturity,
         winner.id,
@@ -660,7 +671,10 @@ def _reasons(
 
 def _hardware_reason(hardware: Hardware) -> str:
     if not hardware.is_gpu:
-        return f"hardware: CPU (from {hardware.source})"
+        if hardware.cpu_isa is None:
+            return f"hardware: CPU (from {hardware.source})"
+        bf16 = "native bf16" if hardware.native_bf16 else "no native bf16"
+        return f"hardware: CPU with {hardware.cpu_isa}, {bf16} (from {hardware.source})"
     if hardware.gpu_count == 0:
         return f"hardware: {hardware.kind}, GPU count not known (from {hardware.source})"
     return f"hardware: {hardware.gpu_count} x {hardware.kind} (from {hardware.source})"

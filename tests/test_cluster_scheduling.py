@@ -67,7 +67,9 @@ from aim_ray.mcp_config import MCPConfig
 MODEL = "Qwen/Qwen3-32B"
 NODE_LABEL = "aim-ray-test/node"
 REPORT_PREFIX = "SCHEDULING-REPORT "
-DRIVER_TIMEOUT_S = 480
+DRIVER_TIMEOUT_S = 600
+# Generous: a node's start is a few seconds on a quiet machine, but far more on two busy cores.
+NODE_START_TIMEOUT_S = 300
 WORKER_PORTS = 40
 PROBE_WAIT_S = 90
 PROBE_SETTLE_S = 5
@@ -265,14 +267,34 @@ class SimCluster:
         return log
 
     def start(self) -> None:
-        head_log = self._start(self.nodes[0])
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in head_log.read_text():
-            if self.processes[0].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the head did not start:\n{head_log.read_text()[-3000:]}")
+        """Start the nodes one after another, each once the one before says it runs.
+
+        Starting them all at once on two slow cores left a raylet still starting when the
+        driver gave up (4 of 5 joined); one at a time, each gets the machine to itself.
+        """
+        for node in self.nodes:
+            self._wait_started(node, self._start(node), self.processes[-1])
+
+    @staticmethod
+    def _wait_started(node: SimNode, log: Path, process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + NODE_START_TIMEOUT_S
+        while "Ray runtime started" not in log.read_text():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"node {node.name} exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"node {node.name} not started after {NODE_START_TIMEOUT_S}s; its log "
+                    f"ends:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
-        for node in self.nodes[1:]:
-            self._start(node)
+
+    def log_tails(self) -> str:
+        return "\n".join(
+            f"--- {node.name}:\n{(self.root / f'{node.name}.log').read_text()[-1500:]}"
+            for node in self.nodes
+        )
 
     def stop(self) -> None:
         for process in self.processes:
@@ -305,7 +327,7 @@ def report() -> Iterator[Report]:
     cluster = SimCluster(root, layout().nodes)
     try:
         cluster.start()
-        yield _run_driver(cluster.address)
+        yield _run_driver(cluster)
     finally:
         cluster.stop()
         deadline = time.monotonic() + 10
@@ -316,9 +338,9 @@ def report() -> Iterator[Report]:
         assert not left, f"Ray processes of the simulated cluster left behind: {left}"
 
 
-def _run_driver(address: str) -> Report:
+def _run_driver(cluster: SimCluster) -> Report:
     done = subprocess.run(
-        [sys.executable, __file__, address],
+        [sys.executable, __file__, cluster.address],
         capture_output=True,
         text=True,
         timeout=DRIVER_TIMEOUT_S,
@@ -327,7 +349,10 @@ def _run_driver(address: str) -> Report:
     print(done.stdout)  # the driver's placement table, shown by pytest on failure
     lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_PREFIX)]
     if done.returncode != 0 or not lines:
-        raise RuntimeError(f"scheduling driver failed ({done.returncode}):\n{done.stderr[-5000:]}")
+        raise RuntimeError(
+            f"scheduling driver failed ({done.returncode}):\n{done.stderr[-5000:]}\n"
+            f"node logs:\n{cluster.log_tails()}"
+        )
     return Report.model_validate_json(lines[-1].removeprefix(REPORT_PREFIX))
 
 
@@ -431,13 +456,16 @@ class Driver:
 
     @staticmethod
     def _wait_for_nodes(count: int) -> dict[str, str]:
-        deadline = time.monotonic() + 90
+        """Every node started before the driver; this waits for the GCS to see them alive."""
+        deadline = time.monotonic() + NODE_START_TIMEOUT_S
         while True:
             alive = [node for node in ray.nodes() if node["Alive"]]
             if len(alive) == count:
                 return {node["NodeID"]: node["Labels"][NODE_LABEL] for node in alive}
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(alive)} of {count} nodes joined")
+                joined = {node["Labels"].get(NODE_LABEL) for node in alive}
+                missing = [node.name for node in layout().nodes if node.name not in joined]
+                raise TimeoutError(f"{len(alive)} of {count} nodes alive; missing: {missing}")
             time.sleep(1)
 
     # -- the app's own deployments

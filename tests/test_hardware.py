@@ -13,10 +13,12 @@ from aim_ray.errors import AimRayError
 from aim_ray.hardware import (
     Hardware,
     HardwareError,
+    cpu_hardware,
     detect,
     from_ray_resources,
     hardware_from_name,
     parse_amd_smi,
+    parse_cpuinfo,
     parse_rocm_smi,
     resolve_hardware,
 )
@@ -186,3 +188,27 @@ def test_detect_uses_rocm_smi_when_amd_smi_fails(tool_dir: Path) -> None:
 def test_detect_gives_up_on_a_hanging_tool(tool_dir: Path) -> None:
     _install_tool(tool_dir, "amd-smi", "exec sleep 10")
     assert detect(timeout=0.3).kind == "CPU"
+
+
+CPUINFO = Path(__file__).parent / "data" / "cpuinfo"
+
+
+@pytest.mark.parametrize(
+    ("file", "isa", "native_bf16"),
+    [("avx512-bf16_epyc.txt", "avx512_bf16", True), ("avx2_epyc.txt", "avx2", False)],
+)
+def test_cpu_hardware_reads_the_isa_from_cpuinfo(file: str, isa: str, native_bf16: bool) -> None:
+    hardware = cpu_hardware(source="name", cpuinfo=CPUINFO / file)
+    assert (hardware.kind, hardware.cpu_isa, hardware.native_bf16) == ("CPU", isa, native_bf16)
+    assert hardware.product_name and hardware.product_name.startswith("AMD EPYC")
+
+
+def test_parse_cpuinfo_prefers_amx_and_falls_back_to_baseline() -> None:
+    assert parse_cpuinfo("model name : X\nflags : avx2 avx512f amx_bf16\n") == ("X", "amx_bf16")
+    assert parse_cpuinfo("flags : sse2 sse4_2\n") == (None, "baseline")
+
+
+def test_cpu_isa_is_unknown_without_cpuinfo(tmp_path: Path) -> None:
+    hardware = cpu_hardware(cpuinfo=tmp_path / "missing")
+    assert (hardware.cpu_isa, hardware.native_bf16) == (None, None)
+    assert Hardware(kind="MI300X", gpu_count=8, source="test").native_bf16 is None

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.entrypoints.launchers.cli_args import FrontendArgs
 
+from aim_ray import hardware as hardware_module
 from aim_ray import recipe as recipe_module
 from aim_ray.cli import app
 from aim_ray.hardware import Hardware
@@ -33,6 +34,8 @@ from aim_ray.recipe import (
 SHIPPED = load_catalog(custom_dirs=[])
 SHIPPED_PROFILES = [(r.id, count) for r in SHIPPED.recipes for count in r.gpu_counts]
 SMOLLM = "HuggingFaceTB/SmolLM2-135M-Instruct/vllm-cpu-bf16-latency"
+SMOLLM_FP32 = "HuggingFaceTB/SmolLM2-135M-Instruct/vllm-cpu-fp32-latency"
+CPUINFO = Path(__file__).parent / "data" / "cpuinfo"
 QWEN_MI300X = "Qwen/Qwen3-32B/vllm-mi300x-bf16-latency"
 LLAMA8B_FP8 = "meta-llama/Llama-3.1-8B-Instruct/vllm-mi300x-fp8-latency"
 LLAMA8B_BF16 = "meta-llama/Llama-3.1-8B-Instruct/vllm-mi300x-bf16-latency"
@@ -240,6 +243,26 @@ def test_unknown_model_falls_back_to_the_general_recipe() -> None:
     assert config.engine_kwargs["tensor_parallel_size"] == 2
 
 
+@pytest.mark.parametrize(
+    ("isa", "precision", "chosen"),
+    [
+        ("amx_bf16", "auto", SMOLLM),
+        ("avx512_bf16", "auto", SMOLLM),
+        ("avx512f", "auto", SMOLLM_FP32),
+        ("avx2", "auto", SMOLLM_FP32),
+        ("baseline", "auto", SMOLLM_FP32),
+        (None, "auto", SMOLLM),  # nothing known: AIM's rule, the lower precision
+        ("avx2", "bf16", SMOLLM),  # asked for by name: slower, but what was asked
+    ],
+)
+def test_cpu_precision_follows_native_bf16(isa: str | None, precision: str, chosen: str) -> None:
+    cpu = Hardware(kind="CPU", gpu_count=0, source="test", cpu_isa=isa)
+    selection = select_recipe(
+        "HuggingFaceTB/SmolLM2-135M-Instruct", cpu, precision=precision, catalog=SHIPPED
+    )
+    assert selection.recipe.id == chosen
+
+
 def test_served_name_matches_case_insensitively_on_the_cpu() -> None:
     cpu = Hardware(kind="CPU", gpu_count=0, source="test")
     selection = select_recipe("SmolLM2-135M-Instruct".lower(), cpu, catalog=SHIPPED)
@@ -432,9 +455,44 @@ runner = CliRunner(env={"COLUMNS": "250"})
 
 @pytest.fixture
 def no_gpu_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """``--hardware auto`` must find the CPU whatever the machine has."""
+    """``--hardware auto`` must find the CPU whatever the machine has: one with native bf16."""
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv(RECIPES_PATH_ENV, raising=False)
+    monkeypatch.setattr(hardware_module, "CPUINFO", CPUINFO / "avx512-bf16_epyc.txt")
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "recipe", "dtype", "why"),
+    [
+        (
+            "avx512-bf16_epyc.txt",
+            SMOLLM,
+            "bfloat16",
+            "hardware: CPU with avx512_bf16, native bf16",
+        ),
+        (
+            "avx2_epyc.txt",
+            SMOLLM_FP32,
+            "float32",
+            f"ranked above {SMOLLM}: this CPU (avx2) has no native bf16",
+        ),
+    ],
+)
+def test_cli_select_chooses_the_cpu_dtype_from_its_flags(
+    no_gpu_tools: None,
+    monkeypatch: pytest.MonkeyPatch,
+    cpuinfo: str,
+    recipe: str,
+    dtype: str,
+    why: str,
+) -> None:
+    monkeypatch.setattr(hardware_module, "CPUINFO", CPUINFO / cpuinfo)
+    args = ["recipes", "select", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    result = runner.invoke(app, [*args, "--hardware", "CPU"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{recipe} on the CPU")
+    assert why in result.output
+    assert f"dtype: {dtype}" in result.output
 
 
 def test_cli_list_filters_by_model_and_hardware(no_gpu_tools: None) -> None:
