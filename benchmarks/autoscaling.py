@@ -1,6 +1,6 @@
 """Autoscaling proof: the MCP tool deployment scales out under load, then back in.
 
-The ``ToolService`` deployment is built the way ``aim_ray.app`` builds it
+The ``ToolService`` deployment is built the way ``aim_ray.serving.app`` builds it
 (``SERVICE_DEFAULTS`` merged with the config's ``mcp.deployments.tools``), from an MCP
 config of one ``web_fetch`` tool pointed at a slow loopback HTTP server: every fetch
 waits ``--delay`` seconds, like a tool waiting on a remote API. Its ``autoscaling_config``
@@ -41,9 +41,9 @@ from pydantic import BaseModel, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from aim_ray.app import build_service
-from aim_ray.mcp_config import MCPConfig
-from aim_ray.tools import ToolService
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.mcp.tools import ToolService
+from aim_ray.serving.app import build_service
 
 APP_NAME = "autoscaling-proof"
 DEPLOYMENT = "ToolService"

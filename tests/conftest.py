@@ -166,8 +166,8 @@ def mcp_section(services: MCPServices) -> dict:
 
 
 def seed_documents(services: MCPServices) -> None:
-    from aim_ray.context import ChromaProvider
-    from aim_ray.mcp_config import ChromaSettings
+    from aim_ray.config.mcp import ChromaSettings
+    from aim_ray.mcp.context import ChromaProvider
 
     services.docs.mkdir(parents=True)
     for _, title, body in DOCUMENTS:
@@ -192,7 +192,7 @@ def app(
     import ray
     from ray import serve
 
-    from aim_ray.app import build_app
+    from aim_ray.serving.app import build_app
 
     root = tmp_path_factory.mktemp("app")
     services = MCPServices(postgres, http_server, remote_mcp_server, root)

@@ -1,7 +1,7 @@
 """Autoscaling proof: the tool deployment scales out past its target load, then back in.
 
 Runs ``benchmarks/autoscaling.py`` (its docstring has the set-up: ToolService as
-``aim_ray.app`` builds it, one ``web_fetch`` tool against a slow loopback server, min 1 /
+``aim_ray.serving.app`` builds it, one ``web_fetch`` tool against a slow loopback server, min 1 /
 max 3 replicas, target 2 ongoing requests) in a process of its own, because it starts a
 local Ray cluster and the test session may already be connected to another one.
 """

@@ -14,9 +14,9 @@ import yaml
 from mcp_fixtures import REMOTE_MCP_KEY, free_port, remote_mcp_server  # noqa: F401
 from typer.testing import CliRunner
 
-from aim_ray import cli
-from aim_ray.cli import app
-from aim_ray.mcp_config import PROVIDER_TYPES, TOOL_TYPES, load_mcp_config
+from aim_ray.cli import main as cli
+from aim_ray.cli.main import app
+from aim_ray.config.mcp import PROVIDER_TYPES, TOOL_TYPES, load_mcp_config
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -164,8 +164,8 @@ def test_type_choices_match_the_schema() -> None:
 
 def test_cli_import_stays_light() -> None:
     code = (
-        "import sys, aim_ray.cli; "
-        "print([m for m in ('mcp', 'httpx2', 'aim_ray.mcp_config') if m in sys.modules])"
+        "import sys, aim_ray.cli.main; "
+        "print([m for m in ('mcp', 'httpx2', 'aim_ray.config.mcp') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -8,8 +8,8 @@ import pytest
 from conftest import free_port
 from typer.testing import CliRunner
 
-from aim_ray.cli import app as cli
-from aim_ray.client import _merge_call_delta, api_base
+from aim_ray.cli.chat_check import _merge_call_delta, api_base
+from aim_ray.cli.main import app as cli
 
 runner = CliRunner()
 

@@ -15,7 +15,8 @@ from mcp_fixtures import (  # noqa: F401
     postgres,
 )
 
-from aim_ray.context import (
+from aim_ray.config.mcp import ChromaSettings, MCPConfig
+from aim_ray.mcp.context import (
     ChromaProvider,
     ContextService,
     PathRefusedError,
@@ -23,7 +24,6 @@ from aim_ray.context import (
     read_text_file,
     resolve_under_roots,
 )
-from aim_ray.mcp_config import ChromaSettings, MCPConfig
 
 SECRET = "pg-password-7c1d2e3f4a5b"
 

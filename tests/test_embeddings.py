@@ -6,7 +6,7 @@ import chromadb
 import numpy as np
 from chromadb.utils.embedding_functions import known_embedding_functions
 
-from aim_ray.embeddings import (
+from aim_ray.mcp.backends.embeddings import (
     DIMENSIONS,
     EMBEDDING_NAME,
     MiniLMEmbeddingFunction,

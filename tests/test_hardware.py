@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aim_ray.errors import AimRayError
-from aim_ray.hardware import (
+from aim_ray.recipes.hardware import (
     Hardware,
     HardwareError,
     cpu_hardware,

@@ -19,19 +19,19 @@ import yaml
 from ray.serve.schema import ServeDeploySchema
 from typer.testing import CliRunner
 
-from aim_ray.app import AppArgs
-from aim_ray.cli import app as cli
-from aim_ray.config import pin_model, render_serve_config
-from aim_ray.engine import ModelSpec
-from aim_ray.kuberay import (
+from aim_ray.cli.main import app as cli
+from aim_ray.config.mcp import MCPConfig, load_mcp_config
+from aim_ray.deploy.kuberay import (
     EXAMPLES,
     RayServiceOptions,
     network_policy,
     render_example,
     render_rayservice,
 )
-from aim_ray.mcp_config import MCPConfig, load_mcp_config
-from aim_ray.recipe import load_catalog
+from aim_ray.deploy.serve_config import pin_model, render_serve_config
+from aim_ray.engine.llm_config import ModelSpec
+from aim_ray.recipes.recipe import load_catalog
+from aim_ray.serving.app import AppArgs
 
 REPO = Path(__file__).resolve().parents[1]
 KUBERAY = REPO / "kuberay"
@@ -133,7 +133,7 @@ def built_options(args: dict) -> dict[str, dict]:
     """Each deployment's options as Serve gets them from ``build_app(args)``."""
     from ray.serve._private.build_app import build_app as build_graph
 
-    from aim_ray.app import build_app
+    from aim_ray.serving.app import build_app
 
     built = build_graph(build_app(args), name="aim-ray")
     return {

@@ -14,10 +14,10 @@ import pytest
 from conftest import WEATHER_TOOL
 from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 
-from aim_ray.context import ContextItem, ContextResult, ProviderOutcome
-from aim_ray.mcp_chat import ChatSettings, MCPChat
-from aim_ray.mcp_config import MCPConfig
-from aim_ray.tools import ToolService
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.mcp.chat import ChatSettings, MCPChat
+from aim_ray.mcp.context import ContextItem, ContextResult, ProviderOutcome
+from aim_ray.mcp.tools import ToolService
 
 MODEL = "m"
 CALCULATOR = {"type": "function", "function": {"name": "calculator"}}

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from aim_ray.mcp_config import (
+from aim_ray.config.mcp import (
     ChromaProviderConfig,
     FileReaderToolConfig,
     MCPConfig,

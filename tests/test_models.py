@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aim_ray import models
-from aim_ray.models import ModelSourceError, prepare_embedded, resolve_model_source
+from aim_ray.engine import models
+from aim_ray.engine.models import ModelSourceError, prepare_embedded, resolve_model_source
 
 
 def make_hf_folder(path: Path) -> Path:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from mcp_fixtures import BIG_BYTES, http_server  # noqa: F401
 
-from aim_ray.netguard import (
+from aim_ray.mcp.backends.netguard import (
     BlockedURLError,
     ResponseTooLargeError,
     URLPolicy,

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.entrypoints.launchers.cli_args import FrontendArgs
 
-from aim_ray import hardware as hardware_module
-from aim_ray import recipe as recipe_module
-from aim_ray.cli import app
-from aim_ray.hardware import Hardware
-from aim_ray.recipe import (
+from aim_ray.cli.main import app
+from aim_ray.recipes import hardware as hardware_module
+from aim_ray.recipes import recipe as recipe_module
+from aim_ray.recipes.hardware import Hardware
+from aim_ray.recipes.recipe import (
     RECIPES_PATH_ENV,
     Catalog,
     NoRecipeError,
@@ -439,7 +439,7 @@ def test_a_missing_custom_dir_is_an_error(tmp_path: Path) -> None:
 
 
 def test_shipped_recipes_are_found_in_the_source_tree() -> None:
-    assert packaged_recipes_dir() == Path(recipe_module.__file__).resolve().parents[1] / "recipes"
+    assert packaged_recipes_dir() == Path(recipe_module.__file__).resolve().parents[2] / "recipes"
 
 
 def test_installed_recipes_are_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,13 @@ import os
 import pytest
 from pydantic import SecretStr
 
-from aim_ray import secrets
-from aim_ray.secrets import SecretNotFoundError, candidate_locations, redact, resolve_secret
+from aim_ray.mcp.backends import secrets
+from aim_ray.mcp.backends.secrets import (
+    SecretNotFoundError,
+    candidate_locations,
+    redact,
+    resolve_secret,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -17,11 +17,11 @@ from mcp_fixtures import (  # noqa: F401
     remote_mcp_server,
 )
 
-from aim_ray import mcp_config
-from aim_ray import tools as tools_module
-from aim_ray.context import ChromaProvider
-from aim_ray.mcp_config import ChromaSettings, MCPConfig
-from aim_ray.tools import Calculator, ToolError, ToolService, html_to_text
+from aim_ray.config import mcp as mcp_config
+from aim_ray.config.mcp import ChromaSettings, MCPConfig
+from aim_ray.mcp import tools as tools_module
+from aim_ray.mcp.context import ChromaProvider
+from aim_ray.mcp.tools import Calculator, ToolError, ToolService, html_to_text
 
 SECRET = "tool-secret-0a9b8c7d6e5f"
 

@@ -38,7 +38,12 @@ from pydantic import (
 )
 
 from aim_ray.errors import AimRayError
-from aim_ray.hardware import RAY_ACCELERATOR_TYPES, Hardware, HardwareKind, hardware_from_name
+from aim_ray.recipes.hardware import (
+    RAY_ACCELERATOR_TYPES,
+    Hardware,
+    HardwareKind,
+    hardware_from_name,
+)
 
 RECIPES_PATH_ENV = "AIM_RAY_RECIPES_PATH"
 ANY_MODEL = "*"
@@ -383,7 +388,7 @@ def packaged_recipes_dir() -> Path:
     installed = importlib.resources.files("aim_ray") / "_recipes"
     if installed.is_dir():
         return Path(str(installed))
-    source = Path(__file__).resolve().parent.parent / "recipes"
+    source = Path(__file__).resolve().parents[2] / "recipes"
     if source.is_dir():
         return source
     raise RecipeError(

@@ -2,7 +2,7 @@
 
 Owns ``render_rayservice`` and the manifests that go beside it (``NetworkPolicy``,
 Prometheus ``PodMonitor``). The ``serveConfigV2`` inside is written by
-``aim_ray.config.render_serve_config``, the code that writes ``serve_configs/``; what the
+``deploy.serve_config.render_serve_config``, the code that writes ``serve_configs/``; what the
 cluster adds is placement, never a different application:
 
 - the **head** runs Ray's control plane and the Serve controller and no replicas
@@ -17,7 +17,7 @@ cluster adds is placement, never a different application:
 
 Secrets are referenced, never inlined: each ``secret_name`` in the MCP config, the
 gateway's API keys and the Hugging Face token are Kubernetes Secrets mounted where
-``aim_ray.secrets`` looks (``/var/run/secrets/aim-ray/<name>/<key>``).
+``aim_ray.mcp.backends.secrets`` looks (``/var/run/secrets/aim-ray/<name>/<key>``).
 
 Readiness: KubeRay routes the ``<name>-serve-svc`` Service only to pods whose Serve
 proxy answers its health check and marks the RayService ready only when every Serve
@@ -35,12 +35,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray.llm._internal.common.dict_utils import deep_merge_dicts
 
-from aim_ray.app import AppArgs
-from aim_ray.config import dump_yaml, pin_model, render_serve_config
-from aim_ray.engine import ModelSpec
-from aim_ray.mcp_config import MCPConfig
-from aim_ray.recipe import Selection
-from aim_ray.secrets import DEFAULT_SECRETS_DIR
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
+from aim_ray.engine.llm_config import ModelSpec
+from aim_ray.mcp.backends.secrets import DEFAULT_SECRETS_DIR
+from aim_ray.recipes.recipe import Selection
+from aim_ray.serving.app import AppArgs
 
 RAY_VERSION = "2.60.0"
 SERVE_PORT = 8000

@@ -15,10 +15,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from ray.serve.schema import ServeDeploySchema
 
-from aim_ray.app import AppArgs
-from aim_ray.engine import ModelSpec, choose_recipe
+from aim_ray.engine.llm_config import ModelSpec, choose_recipe
 from aim_ray.errors import AimRayError, dotted_location
-from aim_ray.recipe import Selection
+from aim_ray.recipes.recipe import Selection
+from aim_ray.serving.app import AppArgs
 
 IMPORT_PATH = "aim_ray.app:build_app"
 APP_NAME = "aim-ray"

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve.llm import LLMConfig
 
-from aim_ray.hardware import Hardware, detect
-from aim_ray.models import resolve_model_source
-from aim_ray.recipe import Selection, select_recipe
+from aim_ray.engine.models import resolve_model_source
+from aim_ray.recipes.hardware import Hardware, detect
+from aim_ray.recipes.recipe import Selection, select_recipe
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 It extends Ray Serve LLM's ``OpenAiIngress`` (model routing, streaming, OpenAI error
 shapes) and owns what aim-ray adds around it: the route table, API-key auth, ``/health``,
 OpenAI-shaped errors for requests that never reach a handler, and the hand-off of
-MCP-aware chats to ``aim_ray.mcp_chat`` and of ``/mcp`` to ``aim_ray.mcp_server``. The
+MCP-aware chats to ``aim_ray.mcp.chat`` and of ``/mcp`` to ``aim_ray.mcp.server``. The
 FastAPI app is built inside each replica (``__serve_build_asgi_app__``) so its routes can
 close over the replica's deployment handles.
 """
@@ -38,8 +38,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
 from aim_ray.errors import AimRayError
-from aim_ray.mcp_chat import ChatSettings, MCPChat, stream_outcome
-from aim_ray.mcp_server import MCPEndpoint, MCPTransportSettings, build_mcp_server
+from aim_ray.mcp.chat import ChatSettings, MCPChat, stream_outcome
+from aim_ray.mcp.server import MCPEndpoint, MCPTransportSettings, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
 
 HEALTH_TIMEOUT_S = 5.0
@@ -155,7 +155,7 @@ class Gateway(OpenAiIngress):
         app.router.lifespan_context = endpoint.wrap_lifespan(app.router.lifespan_context)
 
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
-        """Chat completions; ``aim_ray.mcp_chat`` takes context, registry tools and forced
+        """Chat completions; ``aim_ray.mcp.chat`` takes context, registry tools and forced
         tool calls, the engine the rest."""
         payload = await request.json()
         payload["model"] = await self._get_model_id(payload.get("model"))
@@ -172,7 +172,7 @@ class Gateway(OpenAiIngress):
         chunks = stream_outcome(outcome, payload["model"], answer)
         return StreamingResponse(chunks, media_type="text/event-stream")
 
-    # -- the Engine protocol of aim_ray.mcp_chat, over the engine handles ---------------
+    # -- the Engine protocol of aim_ray.mcp.chat, over the engine handles ---------------
 
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = ChatCompletionRequest.model_validate(payload)

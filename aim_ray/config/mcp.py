@@ -21,7 +21,7 @@ Shape (keys accept snake_case or the seed's camelCase; unknown keys are errors):
       context: {max_length: 8192, retrieval_strategy: semantic_search,
                 cache: {enabled: true, ttl_seconds: 1h}}            # or cacheEnabled/cacheTTL
 
-Secrets are only ever named here (see ``aim_ray.secrets``), so a config is safe to log and
+Secrets are only ever named here (see ``mcp.backends.secrets``), so a config is safe to log and
 to pickle into Ray Serve deployments.
 """
 
@@ -51,8 +51,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from aim_ray.errors import AimRayError
-from aim_ray.netguard import host_allowed
-from aim_ray.secrets import SECRET_KEY_PATTERN, SECRET_NAME_PATTERN
+from aim_ray.mcp.backends.netguard import host_allowed
+from aim_ray.mcp.backends.secrets import SECRET_KEY_PATTERN, SECRET_NAME_PATTERN
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # MCP tool names; "__" is reserved as the separator of remote tools' prefixed names.
@@ -102,7 +102,7 @@ class _Model(BaseModel):
 
 
 class SecretRef(_Model):
-    """A named secret; the value is resolved at connect time by ``aim_ray.secrets``."""
+    """A named secret; the value is resolved at connect time by ``aim_ray.mcp.backends.secrets``."""
 
     secret_name: str = Field(pattern=SECRET_NAME_PATTERN)
     key: str = Field("password", pattern=SECRET_KEY_PATTERN)
@@ -132,7 +132,7 @@ class SecretHeader(_Model):
 
 
 class NetworkAccess(_Model):
-    """Which addresses outbound requests may reach (checked by ``aim_ray.netguard``)."""
+    """Which addresses outbound requests may reach (checked by ``mcp.backends.netguard``)."""
 
     allow_private: bool = False
     # Exceptions to the private-address ban, e.g. one internal subnet instead of all of them.
@@ -564,7 +564,7 @@ class ContextSettings(_Model):
 class ServiceDeployments(_Model):
     """Ray Serve options of the context and tool deployments; each scales on its own.
 
-    Merged key by key over the defaults (``aim_ray.app.SERVICE_DEFAULTS``).
+    Merged key by key over the defaults (``aim_ray.serving.app.SERVICE_DEFAULTS``).
     """
 
     context: dict[str, Any] = Field(default_factory=dict)

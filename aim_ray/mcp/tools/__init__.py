@@ -38,20 +38,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aim_ray.context import (
-    ChromaProvider,
-    PathRefusedError,
-    PostgresPool,
-    auth_headers,
-    describe_error,
-    jsonable,
-    pg_errors,
-    read_text_file,
-    resolve_under_roots,
-    url_policy,
-)
-from aim_ray.errors import AimRayError
-from aim_ray.mcp_config import (
+from aim_ray.config.mcp import (
     REMOTE_SEPARATOR,
     CalculatorToolConfig,
     FileReaderToolConfig,
@@ -63,8 +50,8 @@ from aim_ray.mcp_config import (
     WebFetchToolConfig,
     WebSearchToolConfig,
 )
-from aim_ray.metrics import record_tool_call
-from aim_ray.netguard import (
+from aim_ray.errors import AimRayError
+from aim_ray.mcp.backends.netguard import (
     URLPolicy,
     check_address,
     check_url,
@@ -72,7 +59,20 @@ from aim_ray.netguard import (
     guarded_client,
     system_resolver,
 )
-from aim_ray.secrets import redact, resolve_secret
+from aim_ray.mcp.backends.secrets import redact, resolve_secret
+from aim_ray.mcp.context import (
+    ChromaProvider,
+    PathRefusedError,
+    PostgresPool,
+    auth_headers,
+    describe_error,
+    jsonable,
+    pg_errors,
+    read_text_file,
+    resolve_under_roots,
+    url_policy,
+)
+from aim_ray.metrics import record_tool_call
 
 logger = logging.getLogger(__name__)
 

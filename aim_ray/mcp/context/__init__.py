@@ -44,9 +44,7 @@ import numpy as np
 from chromadb.errors import NotFoundError
 from pydantic import BaseModel, Field
 
-from aim_ray.embeddings import MiniLMEmbeddingFunction, embed
-from aim_ray.errors import AimRayError
-from aim_ray.mcp_config import (
+from aim_ray.config.mcp import (
     AuthConfig,
     ChromaProviderConfig,
     ChromaSettings,
@@ -61,9 +59,11 @@ from aim_ray.mcp_config import (
     RestProviderConfig,
     RestSettings,
 )
+from aim_ray.errors import AimRayError
+from aim_ray.mcp.backends.embeddings import MiniLMEmbeddingFunction, embed
+from aim_ray.mcp.backends.netguard import URLPolicy, fetch, guarded_client
+from aim_ray.mcp.backends.secrets import redact, resolve_secret
 from aim_ray.metrics import record_context_lookup
-from aim_ray.netguard import URLPolicy, fetch, guarded_client
-from aim_ray.secrets import redact, resolve_secret
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Owns the typer app, its sub-apps and how errors reach the user: an ``AimRayError`` prints
 one line and exits with code 2, never a traceback. Commands stay thin; the logic lives in
-the modules they call (``aim_ray.recipe``, ``aim_ray.hardware``, ...). Add a sub-app with
+the modules they call (``aim_ray.recipes``, ``aim_ray.engine``, ...). Add a sub-app with
 ``app.add_typer(<name>_app, name="<name>")`` and wrap its work in ``user_errors()``.
 """
 
@@ -27,10 +27,10 @@ import yaml
 from rich.console import Console
 from rich.table import Column, Table
 
+from aim_ray.engine.models import DEFAULT_EMBEDDED, prepare_embedded
 from aim_ray.errors import AimRayError, dotted_location
-from aim_ray.hardware import resolve_hardware
-from aim_ray.models import DEFAULT_EMBEDDED, prepare_embedded
-from aim_ray.recipe import TIER_LABELS, Recipe, Selection, load_catalog, select_recipe
+from aim_ray.recipes.hardware import resolve_hardware
+from aim_ray.recipes.recipe import TIER_LABELS, Recipe, Selection, load_catalog, select_recipe
 
 app = typer.Typer(
     help="LLM inference for AMD Instinct GPUs as a Ray Serve application.",
@@ -167,7 +167,7 @@ def validate_config(
 ) -> None:
     """Report every problem in a Serve config with its location; exit 1 if there are any."""
     # Imported here: these pull in ray.serve.llm and vLLM (~10 s), which --help need not pay.
-    from aim_ray.config import validate_serve_config
+    from aim_ray.deploy.serve_config import validate_serve_config
 
     with user_errors():
         problems = validate_serve_config(path)
@@ -196,9 +196,9 @@ def render_config(
     ] = None,
 ) -> None:
     """Write a Serve config that runs aim-ray with the recipe chosen for MODEL."""
-    from aim_ray.app import AppArgs
-    from aim_ray.config import dump_yaml, pin_model, render_serve_config
-    from aim_ray.engine import ModelSpec
+    from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
+    from aim_ray.engine.llm_config import ModelSpec
+    from aim_ray.serving.app import AppArgs
 
     with user_errors():
         spec = ModelSpec(
@@ -278,9 +278,14 @@ def render_rayservice_command(
     """Write a RayService (plus NetworkPolicy and PodMonitor) for MODEL on HARDWARE."""
     from pydantic import ValidationError
 
-    from aim_ray.engine import ModelSpec
-    from aim_ray.kuberay import GroupSize, RayServiceOptions, dump_manifests, render_rayservice
-    from aim_ray.mcp_config import load_mcp_config
+    from aim_ray.config.mcp import load_mcp_config
+    from aim_ray.deploy.kuberay import (
+        GroupSize,
+        RayServiceOptions,
+        dump_manifests,
+        render_rayservice,
+    )
+    from aim_ray.engine.llm_config import ModelSpec
 
     with user_errors():
         try:
@@ -329,8 +334,8 @@ def render_examples(
     directory: Annotated[Path, typer.Option(help="Where the examples live.")] = Path("kuberay"),
 ) -> None:
     """Rewrite the committed examples in kuberay/ from the current recipes and code."""
-    from aim_ray.kuberay import EXAMPLES, render_example
-    from aim_ray.mcp_config import load_mcp_config
+    from aim_ray.config.mcp import load_mcp_config
+    from aim_ray.deploy.kuberay import EXAMPLES, render_example
 
     with user_errors():
         for example in EXAMPLES:
@@ -451,7 +456,7 @@ SecretNameOption = Annotated[
     typer.Option(
         "--secret-name",
         help="The secret to send (postgresql: the password). Only its name is written; "
-        "the value is resolved at run time (aim_ray.secrets).",
+        "the value is resolved at run time (aim_ray.mcp.backends.secrets).",
         rich_help_panel=_AUTH,
     ),
 ]
@@ -797,7 +802,7 @@ def test_endpoint(
     ] = False,
 ) -> None:
     """Run one chat against a live endpoint; print the answer, context, tool calls, timings."""
-    from aim_ray.client import ChatCheckRequest, run_chat_check
+    from aim_ray.cli.chat_check import ChatCheckRequest, run_chat_check
 
     with user_errors():
         request = ChatCheckRequest(
@@ -962,7 +967,7 @@ def _emit_entry(
     section: str, entry: dict[str, Any], config: Path | None, app_name: str | None
 ) -> None:
     """Validate ``entry`` with the real models, then print it or add it to ``config``."""
-    from aim_ray.mcp_config import entry_problems
+    from aim_ray.config.mcp import entry_problems
 
     what = f"{section[:-1]} {entry['name']!r}"
     problems = entry_problems(section, entry)
@@ -985,7 +990,7 @@ def _dump_yaml(data: Any) -> str:
 def _add_to_file(path: Path, section: str, entry: dict[str, Any], app_name: str | None) -> str:
     """Append ``entry`` to the ``section`` list of the file's MCP config, atomically; the
     whole MCP config must validate afterwards. Returns where the MCP config lives."""
-    from aim_ray.mcp_config import validation_problems
+    from aim_ray.config.mcp import validation_problems
 
     target = path.resolve()
     try:
