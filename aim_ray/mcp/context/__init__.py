@@ -33,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -42,7 +42,6 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.errors import NotFoundError
-from pydantic import BaseModel, Field
 
 from aim_ray.config.mcp import (
     AuthConfig,
@@ -63,6 +62,15 @@ from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.embeddings import MiniLMEmbeddingFunction, embed
 from aim_ray.mcp.backends.netguard import URLPolicy, fetch, guarded_client
 from aim_ray.mcp.backends.secrets import redact, resolve_secret
+from aim_ray.mcp.protocol import (
+    ContextItem,
+    ContextResult,
+    ProviderHealth,
+    ProviderOutcome,
+    ResourceContent,
+    ResourceSpec,
+    elapsed_ms,
+)
 from aim_ray.metrics import record_context_lookup
 
 logger = logging.getLogger(__name__)
@@ -83,56 +91,6 @@ class PathRefusedError(AimRayError):
 
 class ResourceNotFoundError(AimRayError):
     pass
-
-
-class ContextItem(BaseModel):
-    provider: str
-    id: str
-    content: str
-    score: float | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class ProviderHealth(BaseModel):
-    status: Literal["up", "down"]
-    detail: str = ""
-    latency_ms: float = 0.0
-
-
-class ProviderOutcome(BaseModel):
-    provider: str
-    status: Literal["ok", "error", "timeout"]
-    items: int = 0
-    cached: bool = False
-    latency_ms: float = 0.0
-    error: str | None = None
-
-
-class ContextResult(BaseModel):
-    query: str
-    items: list[ContextItem]
-    providers: list[ProviderOutcome]
-    cache_hits: int = 0
-    token_estimate: int = 0
-    truncated: bool = False
-    latency_ms: float = 0.0
-
-
-class ResourceSpec(BaseModel):
-    uri: str
-    name: str
-    description: str
-    mime_type: str = "application/json"
-
-
-class ResourceContent(BaseModel):
-    uri: str
-    mime_type: str = "application/json"
-    text: str
-
-
-def _elapsed_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 def describe_error(error: BaseException) -> str:
@@ -247,12 +205,12 @@ class ContextProvider(ABC):
             async with asyncio.timeout(min(self.timeout_s, _HEALTH_TIMEOUT_S)):
                 detail = await self._probe()
         except TimeoutError:
-            return ProviderHealth(status="down", detail="timed out", latency_ms=_elapsed_ms(start))
+            return ProviderHealth(status="down", detail="timed out", latency_ms=elapsed_ms(start))
         except Exception as error:  # health reports any failure as "down", with its reason
             return ProviderHealth(
-                status="down", detail=describe_error(error), latency_ms=_elapsed_ms(start)
+                status="down", detail=describe_error(error), latency_ms=elapsed_ms(start)
             )
-        return ProviderHealth(status="up", detail=detail, latency_ms=_elapsed_ms(start))
+        return ProviderHealth(status="up", detail=detail, latency_ms=elapsed_ms(start))
 
     async def close(self) -> None:
         return None
@@ -825,7 +783,7 @@ class ContextService:
                 status="ok",
                 items=len(hit),
                 cached=True,
-                latency_ms=_elapsed_ms(start),
+                latency_ms=elapsed_ms(start),
             )
             return outcome, hit
         provider = self._provider(name)
@@ -835,7 +793,7 @@ class ContextService:
         except TimeoutError:
             error = f"no answer within {provider.timeout_s:g}s"
             return ProviderOutcome(
-                provider=name, status="timeout", error=error, latency_ms=_elapsed_ms(start)
+                provider=name, status="timeout", error=error, latency_ms=elapsed_ms(start)
             ), []
         except Exception as error:  # one provider failing must not fail the whole request
             logger.warning("context provider %s failed: %s", name, describe_error(error))
@@ -843,20 +801,30 @@ class ContextService:
                 provider=name,
                 status="error",
                 error=describe_error(error),
-                latency_ms=_elapsed_ms(start),
+                latency_ms=elapsed_ms(start),
             ), []
         if self._cache is not None:
             self._cache.put(key, items)
         outcome = ProviderOutcome(
-            provider=name, status="ok", items=len(items), latency_ms=_elapsed_ms(start)
+            provider=name, status="ok", items=len(items), latency_ms=elapsed_ms(start)
         )
         return outcome, items
 
     async def retrieve(
-        self, providers: list[str] | None = None, query: str = "", limit: int | None = None
+        self,
+        providers: list[str] | None = None,
+        query: str = "",
+        limit: int | None = None,
+        *,
+        fit: bool = True,
     ) -> ContextResult:
-        """Items for ``query`` from ``providers`` (default: all enabled), merged and trimmed
-        to the token budget; per-provider failures are reported in ``providers``."""
+        """Items for ``query`` from ``providers`` (default: all enabled), merged and ranked;
+        per-provider failures are reported in ``providers``.
+
+        With ``fit`` the items are trimmed to ``context.max_length`` by a character
+        estimate (``/mcp`` resource reads, which know no model). The chat loop passes
+        ``fit=False`` and fits them itself with the model's own tokenizer: one rule a path.
+        """
         start = time.perf_counter()
         settings = self._config.context
         limit = max(1, min(limit or settings.default_limit, 100))
@@ -864,7 +832,10 @@ class ContextService:
         results = await asyncio.gather(*(self._retrieve_one(n, query, limit) for n in names))
         outcomes = [outcome for outcome, _ in results]
         ranked = await self._rank(query, [items for _, items in results])
-        items, used, truncated = _fit_budget(ranked, settings.max_length)
+        if fit:
+            items, used, truncated = _fit_budget(ranked, settings.max_length)
+        else:
+            items, used, truncated = ranked, sum(estimate_tokens(i.content) for i in ranked), False
         return ContextResult(
             query=query,
             items=items,
@@ -872,7 +843,7 @@ class ContextService:
             cache_hits=sum(o.cached for o in outcomes),
             token_estimate=used,
             truncated=truncated,
-            latency_ms=_elapsed_ms(start),
+            latency_ms=elapsed_ms(start),
         )
 
     async def _rank(self, query: str, per_provider: list[list[ContextItem]]) -> list[ContextItem]:

@@ -28,7 +28,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from html.parser import HTMLParser
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import asyncpg
 import httpx
@@ -72,6 +72,7 @@ from aim_ray.mcp.context import (
     resolve_under_roots,
     url_policy,
 )
+from aim_ray.mcp.protocol import ToolResult, ToolSpec, elapsed_ms
 from aim_ray.metrics import record_tool_call
 
 logger = logging.getLogger(__name__)
@@ -85,30 +86,10 @@ class ToolError(AimRayError):
     """A tool could not do what was asked; the message goes back to the model."""
 
 
-class ToolSpec(BaseModel):
-    name: str
-    description: str
-    input_schema: dict[str, Any]
-    source: str = "local"
-
-
-class ToolResult(BaseModel):
-    tool: str
-    status: Literal["ok", "error", "rate_limited", "timeout"]
-    content: str
-    is_error: bool
-    latency_ms: float
-    structured: Any = None
-
-
 class ToolOutput(BaseModel):
     text: str
     structured: Any = None
     is_error: bool = False
-
-
-def _elapsed_ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
 
 
 class SlidingWindowLimiter:
@@ -885,7 +866,7 @@ class ToolService:
                 status=status,
                 content=redact(text),
                 is_error=status != "ok",
-                latency_ms=_elapsed_ms(start),
+                latency_ms=elapsed_ms(start),
                 structured=structured,
             )
 
