@@ -3,7 +3,7 @@
 This script owns the whole comparison: it starts the application from a serve config
 on a local Ray cluster of its own, measures it, shuts it down, then starts vLLM's
 OpenAI server on the same model with the same engine args and env (taken from the code
-the app uses, ``aim_ray.engine.llm_config.build_llm_config``), and measures that with the same
+the app uses, ``aim_ray.serving.app.build_llm_config``), and measures that with the same
 client and workload. Never both at once: on a 2-core machine they would measure each
 other. For each concurrency it reports TTFT, inter-token latency, time per output token
 and aggregate output tokens/s for both, the ratio gateway/direct, and the CPU time each
@@ -371,8 +371,8 @@ def gateway_server(
 
 def llm_config_for(app_args: dict[str, Any]):
     """The LLMConfig the app builds for its first model: the single source of truth."""
-    from aim_ray.engine.llm_config import build_llm_config
-    from aim_ray.serving.app import parse_app_args
+    from aim_ray.config.app import parse_app_args
+    from aim_ray.serving.app import build_llm_config
 
     # The app's own validation, so a bad config reads the same here as under `serve run`.
     return build_llm_config(parse_app_args(app_args).models[0])

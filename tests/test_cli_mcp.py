@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from aim_ray.cli import main as cli
 from aim_ray.cli.main import app
-from aim_ray.config.mcp import PROVIDER_TYPES, TOOL_TYPES, load_mcp_config
+from aim_ray.config.mcp import load_mcp_config
+from aim_ray.config.mcp_providers import PROVIDER_TYPES
+from aim_ray.config.mcp_tools import TOOL_TYPES
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -1,7 +1,7 @@
 """Multi-node scheduling, simulated: where aim-ray's deployments land on a Ray cluster.
 
 A real Ray cluster is started on this machine with ``ray start``, shaped like the KubeRay
-``RayService`` that ``aim_ray.deploy.kuberay.render_rayservice`` writes: a head with no CPUs for
+``RayService`` that ``aim_ray.deploy.rayservice.render_rayservice`` writes: a head with no CPUs for
 replicas, a CPU ``services`` node labelled ``aim-ray.io/role=services``, and engine nodes
 with the GPU count, ``accelerator_type:<type>`` resource, labels and CPUs of the rendered
 engine groups (4 x MI300X, 2 x MI300X and 8 x MI325X), plus the ``ray.io/accelerator-type``
@@ -59,10 +59,11 @@ from ray.util import (
     remove_placement_group,
 )
 
+from aim_ray.config.app import ModelSpec
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.deploy.kuberay import ROLE_LABEL, SERVICES_ROLE, RayServiceOptions, render_rayservice
-from aim_ray.engine.llm_config import ModelSpec, build_llm_config
-from aim_ray.serving.app import SERVICE_DEFAULTS, build_app
+from aim_ray.deploy.options import ROLE_LABEL, SERVICES_ROLE, RayServiceOptions
+from aim_ray.deploy.rayservice import render_rayservice
+from aim_ray.serving.app import SERVICE_DEFAULTS, build_app, build_llm_config
 
 MODEL = "Qwen/Qwen3-32B"
 NODE_LABEL = "aim-ray-test/node"

@@ -9,10 +9,11 @@ import yaml
 from typer.testing import CliRunner
 
 from aim_ray.cli.main import app as cli
+from aim_ray.config.app import AppArgs, InvalidAppArgs, ModelSpec, parse_app_args
+from aim_ray.config.gateway import AuthSettings
 from aim_ray.deploy.serve_config import render_serve_config, validate_serve_config
-from aim_ray.engine.llm_config import ModelSpec, build_llm_config
-from aim_ray.serving.app import AppArgs, InvalidAppArgs, parse_app_args
-from aim_ray.serving.gateway import AuthSettings, load_api_keys
+from aim_ray.serving.app import build_llm_config
+from aim_ray.serving.gateway import load_api_keys
 
 REPO = Path(__file__).resolve().parent.parent
 SERVE_CONFIGS = sorted((REPO / "serve_configs").glob("*.yaml"))

@@ -15,7 +15,8 @@ from mcp_fixtures import (  # noqa: F401
     postgres,
 )
 
-from aim_ray.config.mcp import ChromaSettings, MCPConfig
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.mcp_providers import ChromaSettings
 from aim_ray.mcp.context import (
     ChromaProvider,
     ContextService,

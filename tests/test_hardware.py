@@ -1,4 +1,4 @@
-"""Hardware detection: amd-smi / rocm-smi parsers, Ray resources, names, and detect()."""
+"""Hardware detection: amd-smi / rocm-smi parsers, names, Ray's accelerator names, and detect()."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 
 from aim_ray.errors import AimRayError
 from aim_ray.recipes.hardware import (
+    RAY_ACCELERATOR_TYPES,
     Hardware,
     HardwareError,
     cpu_hardware,
     detect,
-    from_ray_resources,
     hardware_from_name,
     parse_amd_smi,
     parse_cpuinfo,
@@ -102,33 +102,14 @@ def test_rocm_smi_without_gpus_is_an_error(data: object) -> None:
         parse_rocm_smi(data)
 
 
-def test_ray_resources_of_an_mi300x_node() -> None:
-    resources = {
-        "CPU": 192.0,
-        "GPU": 8.0,
-        "memory": 1.5e12,
-        "accelerator_type:AMD-Instinct-MI300X-OAM": 1.0,
-        "node:10.0.0.1": 1.0,
-    }
-    hardware = from_ray_resources(resources)
-    assert hardware == Hardware(
-        kind="MI300X", gpu_count=8, product_name="AMD-Instinct-MI300X-OAM", source="ray"
-    )
+def test_accelerator_types_are_rays_names() -> None:
+    from ray.util.accelerators import accelerators
 
-
-def test_ray_resources_prefer_the_amd_part_of_a_mixed_cluster() -> None:
-    resources = {
-        "GPU": 16,
-        "accelerator_type:A100": 1,
-        "accelerator_type:AMD-Instinct-MI355X-OAM": 1,
-    }
-    hardware = from_ray_resources(resources)
-    assert (hardware.kind, hardware.gpu_count) == ("MI355X", 16)
-
-
-def test_ray_resources_without_gpus_or_type() -> None:
-    assert from_ray_resources({"CPU": 8}).kind == "CPU"
-    assert from_ray_resources({"CPU": 8, "GPU": 2}).kind == "unknown"
+    assert {
+        "MI300X": (accelerators.AMD_INSTINCT_MI300x, accelerators.AMD_INSTINCT_MI300x_HF),
+        "MI325X": (accelerators.AMD_INSTINCT_MI325x,),
+        "MI355X": (accelerators.AMD_INSTINCT_MI355x,),
+    } == RAY_ACCELERATOR_TYPES
 
 
 @pytest.mark.parametrize(

@@ -20,18 +20,14 @@ from ray.serve.schema import ServeDeploySchema
 from typer.testing import CliRunner
 
 from aim_ray.cli.main import app as cli
+from aim_ray.config.app import AppArgs, ModelSpec
 from aim_ray.config.mcp import MCPConfig, load_mcp_config
-from aim_ray.deploy.kuberay import (
-    EXAMPLES,
-    RayServiceOptions,
-    network_policy,
-    render_example,
-    render_rayservice,
-)
+from aim_ray.deploy.examples import EXAMPLES, render_example
+from aim_ray.deploy.manifests import network_policy
+from aim_ray.deploy.options import RayServiceOptions
+from aim_ray.deploy.rayservice import render_rayservice
 from aim_ray.deploy.serve_config import pin_model, render_serve_config
-from aim_ray.engine.llm_config import ModelSpec
-from aim_ray.recipes.recipe import load_catalog
-from aim_ray.serving.app import AppArgs
+from aim_ray.recipes.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 KUBERAY = REPO / "kuberay"
@@ -281,3 +277,21 @@ def test_bad_input_is_one_clear_line(args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_engine_group_is_sized_with_the_model_entrys_overrides():
+    # The app runs the recipe with the entry's overrides merged in; the pods must fit that.
+    base = ModelSpec(model_id="Qwen/Qwen3-32B", hardware="MI300X", gpus=1)
+    override = {"ray_actor_options": {"num_cpus": 10}}
+    bigger = base.model_copy(update={"deployment_config": override})
+
+    def engine_cpus(spec: ModelSpec) -> int:
+        documents, _ = render_rayservice(spec, RayServiceOptions())
+        groups = documents[0]["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+        engine = next(g for g in groups if g["groupName"] == "mi300x")
+        return int(engine["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+
+    _, selection = pin_model(base)
+    recipe_actor = selection.llm_config()["deployment_config"]["ray_actor_options"]["num_cpus"]
+    assert recipe_actor != 10
+    assert engine_cpus(bigger) == engine_cpus(base) - recipe_actor + 10

@@ -14,8 +14,9 @@ import pytest
 from conftest import WEATHER_TOOL
 from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 
+from aim_ray.config.gateway import ChatSettings
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.mcp.chat import ChatSettings, MCPChat
+from aim_ray.mcp.chat import MCPChat
 from aim_ray.mcp.protocol import ContextItem, ContextResult, ProviderOutcome
 from aim_ray.mcp.tools import ToolService
 

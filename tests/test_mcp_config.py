@@ -5,20 +5,18 @@ from __future__ import annotations
 import pickle
 import textwrap
 
+import httpx
 import pytest
 
 from aim_ray.config.mcp import (
-    ChromaProviderConfig,
-    FileReaderToolConfig,
     MCPConfig,
     MCPConfigError,
-    PostgresProviderConfig,
-    RemoteMCPToolConfig,
-    WebSearchToolConfig,
     load_mcp_config,
-    parse_duration,
     validation_problems,
 )
+from aim_ray.config.mcp_base import parse_duration, url_host
+from aim_ray.config.mcp_providers import ChromaProviderConfig, PostgresProviderConfig
+from aim_ray.config.mcp_tools import FileReaderToolConfig, RemoteMCPToolConfig, WebSearchToolConfig
 
 # The seed's `mcp:` example (seed-aim-mcp-strategy.md, 1.2), minus its port 8001 and with
 # Chroma moved off 8000 (the Serve port), plus the seed's tool/context keys from its CRD.
@@ -333,3 +331,29 @@ def test_domains_are_normalised_and_checked():
     assert validation_problems(data) == [
         "mcp.tools[0].config.allowed_domains: not a domain name or '*.domain' pattern: bad domain"
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://API.Example.com/search",
+        "http://127.0.0.1:8888",
+        "http://[::1]:8080/mcp",
+        "https://user@docs.example.org:8443/x?q=1#f",
+        "https://bücher.example/",
+        "https://www.bücher.example/",
+        "https://xn--bcher-kva.example/",
+        "http://example.com./",
+    ],
+)
+def test_url_host_names_the_host_as_httpx_does(url: str) -> None:
+    # The config derives allowed_domains from it; the netguard checks httpx's host against them.
+    assert url_host(url) == httpx.URL(url).host
+
+
+@pytest.mark.parametrize("url", ["http://300.1.1.1/", "http://[::zz]/", "http://h:port/"])
+def test_url_host_refuses_what_httpx_refuses(url: str) -> None:
+    with pytest.raises(httpx.InvalidURL):
+        httpx.URL(url)
+    with pytest.raises(ValueError, match="invalid URL"):
+        url_host(url)

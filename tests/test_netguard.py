@@ -8,6 +8,7 @@ import httpx
 import pytest
 from mcp_fixtures import BIG_BYTES, http_server  # noqa: F401
 
+from aim_ray.config.mcp_base import host_allowed
 from aim_ray.mcp.backends.netguard import (
     BlockedURLError,
     ResponseTooLargeError,
@@ -16,7 +17,6 @@ from aim_ray.mcp.backends.netguard import (
     check_url,
     fetch,
     guarded_client,
-    host_allowed,
 )
 
 LOOPBACK_ONLY = URLPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),))

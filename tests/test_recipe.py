@@ -17,19 +17,18 @@ from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.entrypoints.launchers.cli_args import FrontendArgs
 
 from aim_ray.cli.main import app
+from aim_ray.recipes import catalog as catalog_module
 from aim_ray.recipes import hardware as hardware_module
-from aim_ray.recipes import recipe as recipe_module
-from aim_ray.recipes.hardware import Hardware
-from aim_ray.recipes.recipe import (
+from aim_ray.recipes.catalog import (
     RECIPES_PATH_ENV,
     Catalog,
-    NoRecipeError,
-    RecipeError,
     load_catalog,
     load_recipe_file,
     packaged_recipes_dir,
-    select_recipe,
 )
+from aim_ray.recipes.hardware import Hardware
+from aim_ray.recipes.schema import RecipeError
+from aim_ray.recipes.selection import NoRecipeError, select_recipe
 
 SHIPPED = load_catalog(custom_dirs=[])
 SHIPPED_PROFILES = [(r.id, count) for r in SHIPPED.recipes for count in r.gpu_counts]
@@ -439,12 +438,12 @@ def test_a_missing_custom_dir_is_an_error(tmp_path: Path) -> None:
 
 
 def test_shipped_recipes_are_found_in_the_source_tree() -> None:
-    assert packaged_recipes_dir() == Path(recipe_module.__file__).resolve().parents[2] / "recipes"
+    assert packaged_recipes_dir() == Path(catalog_module.__file__).resolve().parents[2] / "recipes"
 
 
 def test_installed_recipes_are_preferred(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "_recipes").mkdir()
-    monkeypatch.setattr(recipe_module.importlib.resources, "files", lambda package: tmp_path)
+    monkeypatch.setattr(catalog_module.importlib.resources, "files", lambda package: tmp_path)
     assert packaged_recipes_dir() == tmp_path / "_recipes"
 
 

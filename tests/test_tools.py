@@ -17,8 +17,9 @@ from mcp_fixtures import (  # noqa: F401
     remote_mcp_server,
 )
 
-from aim_ray.config import mcp as mcp_config
-from aim_ray.config.mcp import ChromaSettings, MCPConfig
+from aim_ray.config import mcp_tools as mcp_config
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.mcp_providers import ChromaSettings
 from aim_ray.mcp import tools as tools_module
 from aim_ray.mcp.context import ChromaProvider
 from aim_ray.mcp.tools import Calculator, ToolError, ToolService, html_to_text

@@ -13,12 +13,11 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from ray.serve.schema import ServeDeploySchema
 
-from aim_ray.engine.llm_config import ModelSpec, choose_recipe
+from aim_ray.config.app import AppArgs, ModelSpec
+from aim_ray.engine.llm_config import choose_recipe
 from aim_ray.errors import AimRayError, dotted_location
-from aim_ray.recipes.recipe import Selection
-from aim_ray.serving.app import AppArgs
+from aim_ray.recipes.selection import Selection
 
 IMPORT_PATH = "aim_ray.app:build_app"
 APP_NAME = "aim-ray"
@@ -78,6 +77,10 @@ def dump_yaml(data: dict[str, Any], header: str = "") -> str:
 
 def validate_serve_config(path: Path) -> list[Problem]:
     """Every problem in a Serve config file; an empty list means it would deploy."""
+    # Serve's own schema is the check a deploy makes; importing it starts no cluster and no
+    # engine, but it is Ray, which rendering and the config layer do without.
+    from ray.serve.schema import ServeDeploySchema
+
     try:
         text = path.read_text()
     except OSError as exc:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 
+from aim_ray.config.gateway import ChatSettings
 from aim_ray.errors import dotted_location
 
 REGISTRY_TTL_S = 30.0
@@ -51,16 +52,6 @@ class MCPContextRequest(BaseModel):
         default=None, max_length=4000, description="Defaults to the last user message."
     )
     limit: int | None = Field(default=None, ge=1, le=50, description="Items per provider.")
-
-
-class ChatSettings(BaseModel):
-    """How the gateway runs MCP-aware chats (``gateway.chat`` in the app args)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_tool_iterations: int = Field(
-        default=5, ge=1, le=20, description="Model calls per request, tool rounds included."
-    )
 
 
 class UsedItem(BaseModel):

@@ -17,31 +17,14 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import BaseModel, ConfigDict, Field
 from ray.serve.handle import DeploymentHandle
 from starlette.routing import Route
 
 import aim_ray
+from aim_ray.config.gateway import MCPTransportSettings
 from aim_ray.errors import AimRayError
 
 MCP_PATH = "/mcp"
-LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-
-
-class MCPTransportSettings(BaseModel):
-    """Which Host and Origin headers ``/mcp`` accepts (the SDK's DNS-rebinding guard).
-
-    The defaults accept loopback only. Behind a real hostname list it, e.g.
-    ``allowed_hosts: ["aim-ray.example.com", "aim-ray-serve-svc:*"]``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    dns_rebinding_protection: bool = True
-    allowed_hosts: list[str] = Field(default_factory=lambda: list(LOOPBACK_HOSTS))
-    allowed_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
-    max_request_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
 
 def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Server:

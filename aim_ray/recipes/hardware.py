@@ -1,9 +1,9 @@
 """Hardware detection: which AMD Instinct GPUs (or only a CPU) a recipe will run on.
 
-Owns the ``Hardware`` description, the parsers for ``amd-smi`` and ``rocm-smi`` JSON, for a
-Ray cluster's resources and for ``/proc/cpuinfo`` (which matrix ISA the CPU has), the mapping
-between GPU names and Ray accelerator types, and ``detect()``, which asks amd-smi, then
-rocm-smi, and falls back to the CPU.
+Owns the ``Hardware`` description, the parsers for ``amd-smi`` and ``rocm-smi`` JSON and for
+``/proc/cpuinfo`` (which matrix ISA the CPU has), the mapping between GPU names and Ray
+accelerator types, and ``detect()``, which asks amd-smi, then rocm-smi, and falls back to the
+CPU. Import-light: no Ray.
 """
 
 from __future__ import annotations
@@ -11,25 +11,25 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from ray.util.accelerators import accelerators as ray_accelerators
 
 from aim_ray.errors import AimRayError
 
 HardwareKind = Literal["MI300X", "MI325X", "MI355X", "CPU"]
 KNOWN_KINDS: tuple[str, ...] = ("MI300X", "MI325X", "MI355X", "CPU")
 
-# Ray's names for each GPU, from ray.util.accelerators.accelerators (the list LLMConfig checks
-# accelerator_type against). A recipe's accelerator_type must be one of its GPU's; the first
-# is the default, the OAM module of AMD's 8-GPU platforms.
+# Ray's names for each GPU, as ray.util.accelerators.accelerators spells them (the list
+# LLMConfig checks accelerator_type against; written out so that choosing a recipe needs no
+# Ray, and tests/test_hardware.py holds them to Ray's). A recipe's accelerator_type must be
+# one of its GPU's; the first is the default, the OAM module of AMD's 8-GPU platforms.
 RAY_ACCELERATOR_TYPES: dict[str, tuple[str, ...]] = {
-    "MI300X": (ray_accelerators.AMD_INSTINCT_MI300x, ray_accelerators.AMD_INSTINCT_MI300x_HF),
-    "MI325X": (ray_accelerators.AMD_INSTINCT_MI325x,),
-    "MI355X": (ray_accelerators.AMD_INSTINCT_MI355x,),
+    "MI300X": ("AMD-Instinct-MI300X-OAM", "AMD-Instinct-MI300X-HF"),
+    "MI325X": ("AMD-Instinct-MI325X-OAM",),
+    "MI355X": ("AMD-Instinct-MI355X-OAM",),
 }
 
 # PCI device ids, as Ray's AMD accelerator manager maps them
@@ -72,7 +72,7 @@ class Hardware(BaseModel):
     gpu_count: int = Field(ge=0, description="GPUs seen; 0 for the CPU or when not known.")
     product_name: str | None = None
     vram_gib: float | None = Field(default=None, description="VRAM of one GPU, in GiB.")
-    source: str = Field(description="Where this came from: amd-smi, rocm-smi, ray, name, cpu.")
+    source: str = Field(description="Where this came from: amd-smi, rocm-smi, name, cpu.")
     cpu_isa: str | None = Field(
         default=None,
         description="For the CPU: its best matrix ISA (amx_bf16, avx512_bf16, avx512f, avx2 "
@@ -189,26 +189,6 @@ def parse_rocm_smi(data: object) -> Hardware:
         vram_gib=round(int(total) / 2**30, 1) if total else None,
         source="rocm-smi",
     )
-
-
-def from_ray_resources(resources: Mapping[str, float]) -> Hardware:
-    """Hardware from a Ray cluster's resources, as ``ray.cluster_resources()`` returns them.
-
-    Ray advertises a node's GPU model as an ``accelerator_type:<name>`` resource; the GPU
-    count is the cluster's total.
-    """
-    gpus = int(resources.get("GPU", 0))
-    if gpus == 0:
-        return Hardware(kind="CPU", gpu_count=0, source="ray")
-    names = sorted(
-        key.removeprefix("accelerator_type:")
-        for key in resources
-        if key.startswith("accelerator_type:")
-    )
-    # A mixed cluster: prefer an AMD part, since that is what the recipes are for.
-    name = next((n for n in names if n.startswith("AMD-")), names[0] if names else None)
-    kind = (kind_from_name(name) or name) if name else "unknown"
-    return Hardware(kind=kind, gpu_count=gpus, product_name=name, source="ray")
 
 
 def detect(timeout: float = 5.0) -> Hardware:

@@ -1,25 +1,29 @@
 """The Serve application: ``aim_ray.app:build_app`` is the import path of every serve config.
 
-It validates the application args at the edge, turns each model entry into a vLLM
-engine deployment through its recipe (``aim_ray.engine.llm_config``), and binds them behind the
-gateway ingress (``aim_ray.serving.gateway``).
+It validates the application args at the edge (``aim_ray.config.app``), turns each model entry
+into a vLLM engine deployment through its recipe (``aim_ray.engine.llm_config``), and binds
+them behind the gateway ingress (``aim_ray.serving.gateway``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
-from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
 from ray.serve.deployment import Application
+from ray.serve.llm import LLMConfig
 
+from aim_ray.config.app import ModelSpec, parse_app_args
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.engine.llm_config import ModelSpec, build_llm_config
-from aim_ray.errors import AimRayError, dotted_location
+from aim_ray.config.merge import deep_merge
+from aim_ray.engine.llm_config import choose_recipe, llm_config_dict
+from aim_ray.engine.models import resolve_model_source
 from aim_ray.mcp.context import ContextService
 from aim_ray.mcp.tools import ToolService
-from aim_ray.serving.gateway import GatewaySettings, build_gateway
+from aim_ray.serving.gateway import build_gateway
+
+logger = logging.getLogger(__name__)
 
 # CPU-light services: a tenth of a CPU a replica, so they schedule beside the engine on a
 # 2-core machine, and they scale on their own load.
@@ -30,28 +34,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class AppArgs(BaseModel):
-    """The ``args`` block of an aim-ray application in a Serve config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[ModelSpec] = Field(min_length=1)
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
-    mcp: MCPConfig | None = Field(default=None, description="Context providers and tools.")
-
-
-class InvalidAppArgs(AimRayError):
-    """Application args that do not validate; the message lists every problem."""
-
-
-def parse_app_args(args: dict[str, Any]) -> AppArgs:
-    try:
-        return AppArgs.model_validate(args)
-    except ValidationError as exc:
-        problems = "\n".join(
-            f"  args.{dotted_location(e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidAppArgs(f"invalid aim-ray application args:\n{problems}") from None
+def build_llm_config(spec: ModelSpec, *, prepare_model: bool = True) -> LLMConfig:
+    """Resolve the recipe and model source of one entry into a validated ``LLMConfig``."""
+    selection = choose_recipe(spec)
+    logger.info("recipe for %s: %s", spec.model_id, "; ".join(selection.reasons))
+    source = resolve_model_source(spec.source or spec.model_id, prepare=prepare_model)
+    return LLMConfig.model_validate(llm_config_dict(spec, selection, model_source=source))
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -72,5 +60,8 @@ def build_app(args: dict[str, Any]) -> Application:
 
 def build_service(name: str, cls: type, options: dict[str, Any], mcp: MCPConfig) -> Application:
     """One MCP service deployment (no GPU): its config's options over ``SERVICE_DEFAULTS``."""
-    merged = maybe_apply_llm_deployment_config_defaults(SERVICE_DEFAULTS, options)
-    return serve.deployment(cls, name=name, **merged).bind(mcp)
+    defaults = SERVICE_DEFAULTS
+    if "num_replicas" in options:
+        # Serve refuses num_replicas beside an autoscaling_config.
+        defaults = {k: v for k, v in defaults.items() if k != "autoscaling_config"}
+    return serve.deployment(cls, name=name, **deep_merge(defaults, options)).bind(mcp)

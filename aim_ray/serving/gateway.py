@@ -14,12 +14,10 @@ import asyncio
 import hmac
 import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
 from ray.llm._internal.serve.core.configs.openai_api_models import (
@@ -37,37 +35,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
+from aim_ray.config.gateway import AuthSettings, GatewaySettings
 from aim_ray.errors import AimRayError
-from aim_ray.mcp.chat import ChatSettings, MCPChat, stream_outcome
-from aim_ray.mcp.server import MCPEndpoint, MCPTransportSettings, build_mcp_server
+from aim_ray.mcp.chat import MCPChat, stream_outcome
+from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
 
 HEALTH_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/health", "/mcp/health"})
-
-
-class AuthSettings(BaseModel):
-    """API keys, read from an env var (comma-separated) and/or a file (one key a line)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    api_keys_env: str = "AIM_RAY_API_KEYS"
-    api_keys_file: Path | None = None
-
-
-class GatewaySettings(BaseModel):
-    """The gateway's part of the application args."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    mcp_transport: MCPTransportSettings = Field(default_factory=MCPTransportSettings)
-    chat: ChatSettings = Field(default_factory=ChatSettings)
-    deployment_config: dict[str, Any] = Field(
-        default_factory=lambda: {"ray_actor_options": {"num_cpus": 0.1}},
-        description="Ray Serve deployment options for the gateway (replicas, autoscaling).",
-    )
 
 
 def load_api_keys(auth: AuthSettings) -> frozenset[str]:

@@ -33,6 +33,7 @@ import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from aim_ray.config.mcp_base import host_allowed
 from aim_ray.errors import AimRayError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -87,18 +88,6 @@ class FetchedResponse(BaseModel):
             return self.body.decode(charset, errors="replace")
         except LookupError:
             return self.body.decode("utf-8", errors="replace")
-
-
-def host_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
-    """``example.com`` matches it and its subdomains; ``*.example.com`` only subdomains."""
-    host = host.lower().rstrip(".")
-    for domain in allowed_domains:
-        if domain.startswith("*."):
-            if host.endswith(domain[1:]):
-                return True
-        elif host == domain or host.endswith("." + domain):
-            return True
-    return False
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:

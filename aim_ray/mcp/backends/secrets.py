@@ -27,17 +27,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from aim_ray.config.mcp_base import SECRET_KEY_PATTERN, SECRET_NAME_PATTERN
 from aim_ray.errors import AimRayError
 
 ENV_PREFIX = "AIM_RAY_SECRET_"
 SECRETS_DIR_ENV = "AIM_RAY_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/aim-ray")
 REDACTED = "***"
-
-# Kubernetes Secret naming: a DNS subdomain for the name, [-._a-zA-Z0-9] for keys. Enforcing
-# it here also keeps file lookups inside the secrets directory (no "/" and no "..").
-SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
 
 # Values shorter than this are not redacted: scrubbing "1" or "ab" from messages would
 # mangle them while protecting nothing.

@@ -43,14 +43,13 @@ import httpx
 import numpy as np
 from chromadb.errors import NotFoundError
 
-from aim_ray.config.mcp import (
-    AuthConfig,
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.mcp_base import AuthConfig, OutboundSettings
+from aim_ray.config.mcp_providers import (
     ChromaProviderConfig,
     ChromaSettings,
     FilesystemProviderConfig,
     FilesystemSettings,
-    MCPConfig,
-    OutboundSettings,
     PostgresConnection,
     PostgresProviderConfig,
     PostgresSettings,

@@ -38,11 +38,11 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aim_ray.config.mcp import (
+from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.mcp_tools import (
     REMOTE_SEPARATOR,
     CalculatorToolConfig,
     FileReaderToolConfig,
-    MCPConfig,
     RemoteMCPToolConfig,
     SqlQueryToolConfig,
     ToolConfig,

@@ -1,7 +1,8 @@
-"""Kubernetes manifests: a KubeRay ``RayService`` from the same recipe and config as a laptop.
+"""Kubernetes: a KubeRay ``RayService`` from the same recipe and config as a laptop.
 
-Owns ``render_rayservice`` and the manifests that go beside it (``NetworkPolicy``,
-Prometheus ``PodMonitor``). The ``serveConfigV2`` inside is written by
+Owns ``render_rayservice`` and its worker groups; the manifests beside it (``NetworkPolicy``,
+Prometheus ``PodMonitor``) are ``deploy.manifests``, the cluster options ``deploy.options``.
+The ``serveConfigV2`` inside is written by
 ``deploy.serve_config.render_serve_config``, the code that writes ``serve_configs/``; what the
 cluster adds is placement, never a different application:
 
@@ -27,69 +28,32 @@ no probe of our own is added: one would replace KubeRay's.
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from ray.llm._internal.common.dict_utils import deep_merge_dicts
-
+from aim_ray.config.app import AppArgs, ModelSpec
 from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.merge import deep_merge
+from aim_ray.deploy.manifests import network_policy, pod_monitor
+from aim_ray.deploy.options import (
+    AMD_GPU_RESOURCE,
+    API_KEYS_KEY,
+    DASHBOARD_PORT,
+    DEFAULT_IMAGES,
+    HF_TOKEN_KEY,
+    METRICS_PORT,
+    RAY_VERSION,
+    ROLE_LABEL,
+    SERVE_PORT,
+    SERVICES_ROLE,
+    GroupSize,
+    RayServiceOptions,
+    metadata,
+    pod_labels,
+)
 from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
-from aim_ray.engine.llm_config import ModelSpec
+from aim_ray.engine.llm_config import llm_config_dict
 from aim_ray.mcp.backends.secrets import DEFAULT_SECRETS_DIR
-from aim_ray.recipes.recipe import Selection
-from aim_ray.serving.app import AppArgs
-
-RAY_VERSION = "2.60.0"
-SERVE_PORT = 8000
-METRICS_PORT = 8080
-DASHBOARD_PORT = 8265
-ROLE_LABEL = "aim-ray.io/role"
-SERVICES_ROLE = "services"
-# Images built from kuberay/Dockerfile.{cpu,rocm}; push them and pass --image.
-DEFAULT_IMAGES = {"CPU": "aim-ray:0.1.0-cpu", "GPU": "aim-ray:0.1.0-rocm"}
-API_KEYS_KEY = "keys"
-HF_TOKEN_KEY = "token"
-# AMD's vLLM Docker guide runs with --shm-size 16G; tensor-parallel workers exchange
-# activations through /dev/shm. https://rocm.docs.amd.com/en/latest/how-to/rocm-for-ai/inference/benchmark-docker/vllm.html
-DEFAULT_SHM = "16Gi"
-# The AMD GPU device plugin's resource; the GPU operator taints GPU nodes with this key.
-# https://instinct.docs.amd.com/projects/gpu-operator/en/latest/
-AMD_GPU_RESOURCE = "amd.com/gpu"
-
-
-class GroupSize(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(default=1, ge=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> GroupSize:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError("min_replicas must not exceed max_replicas")
-        return self
-
-
-class RayServiceOptions(BaseModel):
-    """Everything about the cluster that is not the application."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(default="aim-ray", pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
-    namespace: str | None = None
-    image: str | None = Field(default=None, description="Default: by hardware, see README.")
-    engine_workers: GroupSize = Field(default_factory=GroupSize)
-    service_workers: GroupSize = Field(default_factory=GroupSize)
-    upgrade_strategy: Literal["NewCluster", "None"] = "NewCluster"
-    autoscaling: bool = Field(default=True, description="KubeRay's in-tree autoscaler.")
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
-    shm_size: str = DEFAULT_SHM
-    hf_token_secret: str | None = Field(default="hf-token", description="Secret key `token`.")
-    api_keys_secret: str | None = Field(default=None, description="Secret key `keys`.")
+from aim_ray.recipes.selection import Selection
 
 
 def secret_names(mcp: MCPConfig | None) -> list[str]:
@@ -115,7 +79,7 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
     """The app args with the services pinned to the services group (and API keys on)."""
     pin = {"ray_actor_options": {"label_selector": {ROLE_LABEL: SERVICES_ROLE}}}
     gateway = args.gateway.model_copy(deep=True)
-    gateway.deployment_config = deep_merge_dicts(gateway.deployment_config, pin)
+    gateway.deployment_config = deep_merge(gateway.deployment_config, pin)
     if options.api_keys_secret:
         keys_file = DEFAULT_SECRETS_DIR / options.api_keys_secret / API_KEYS_KEY
         gateway.auth = gateway.auth.model_copy(
@@ -125,8 +89,8 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
     if mcp is not None:
         # Only the pin: build_service lays SERVICE_DEFAULTS under these options when the
         # app is built, as it does on a laptop.
-        mcp.deployments.context = deep_merge_dicts(mcp.deployments.context, pin)
-        mcp.deployments.tools = deep_merge_dicts(mcp.deployments.tools, pin)
+        mcp.deployments.context = deep_merge(mcp.deployments.context, pin)
+        mcp.deployments.tools = deep_merge(mcp.deployments.tools, pin)
     return args.model_copy(update={"gateway": gateway, "mcp": mcp})
 
 
@@ -143,7 +107,7 @@ def render_rayservice(
     serve_config = render_serve_config(
         cluster_app_args(local, options), host="0.0.0.0", port=SERVE_PORT
     )
-    profile = selection.llm_config()
+    profile = llm_config_dict(pinned, selection)
     secrets = secret_names(mcp)
     if options.api_keys_secret:
         secrets.append(options.api_keys_secret)
@@ -161,7 +125,7 @@ def render_rayservice(
     service = {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
-        "metadata": _metadata(options, {"aim-ray.io/recipe": selection.recipe.id}),
+        "metadata": metadata(options, {"aim-ray.io/recipe": selection.recipe.id}),
         "spec": {
             "upgradeStrategy": {"type": options.upgrade_strategy},
             "serveConfigV2": dump_yaml(serve_config),
@@ -172,46 +136,7 @@ def render_rayservice(
     return documents, selection
 
 
-class _ManifestDumper(yaml.SafeDumper):
-    """Block style for multi-line strings, so ``serveConfigV2`` reads as the YAML it is,
-    and no anchors: every manifest reads on its own."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_ManifestDumper.add_representer(str, _str_representer)
-
-
-def dump_manifests(documents: list[dict[str, Any]], header: str) -> str:
-    dumped = [yaml.dump(d, Dumper=_ManifestDumper, sort_keys=False) for d in documents]
-    return header + "---\n".join(dumped)
-
-
 # -- groups ----------------------------------------------------------------------------------
-
-
-def _pod_labels(options: RayServiceOptions, role: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "aim-ray",
-        "app.kubernetes.io/instance": options.name,
-        ROLE_LABEL: role,
-    }
-
-
-def _metadata(options: RayServiceOptions, annotations: dict[str, str] | None = None):
-    metadata: dict[str, Any] = {"name": options.name, "labels": _pod_labels(options, "cluster")}
-    metadata["labels"].pop(ROLE_LABEL)
-    if options.namespace:
-        metadata["namespace"] = options.namespace
-    if annotations:
-        metadata["annotations"] = annotations
-    return metadata
 
 
 def _head_group(options: RayServiceOptions) -> dict[str, Any]:
@@ -231,7 +156,7 @@ def _head_group(options: RayServiceOptions) -> dict[str, Any]:
         # No replicas on the head: Ray's control plane stays out of the data path.
         "rayStartParams": {"num-cpus": "0", "metrics-export-port": str(METRICS_PORT)},
         "template": {
-            "metadata": {"labels": _pod_labels(options, "head")},
+            "metadata": {"labels": pod_labels(options, "head")},
             "spec": {"containers": [container]},
         },
     }
@@ -250,7 +175,7 @@ def _services_group(options: RayServiceOptions, secrets: list[str]) -> dict[str,
         "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
         "labels": {ROLE_LABEL: SERVICES_ROLE},
         "template": {
-            "metadata": {"labels": _pod_labels(options, SERVICES_ROLE)},
+            "metadata": {"labels": pod_labels(options, SERVICES_ROLE)},
             "spec": {"containers": [container], "volumes": _secret_volumes(secrets)},
         },
     }
@@ -286,7 +211,7 @@ def _engine_group(
         **_size(options.engine_workers),
         "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
         "labels": {ROLE_LABEL: "engine"},
-        "template": {"metadata": {"labels": _pod_labels(options, "engine")}, "spec": pod_spec},
+        "template": {"metadata": {"labels": pod_labels(options, "engine")}, "spec": pod_spec},
     }
     accelerator = profile.get("accelerator_type")
     if accelerator:
@@ -363,161 +288,3 @@ def _without_empty(node: Any) -> Any:
     if isinstance(node, list):
         return [_without_empty(v) for v in node]
     return node
-
-
-# -- beside the RayService ----------------------------------------------------------------------
-
-
-def provider_endpoints(mcp: MCPConfig | None) -> list[tuple[str, int]]:
-    """(host, port) of every configured service the cluster must reach, in order."""
-    if mcp is None:
-        return []
-    found: list[tuple[str, int]] = []
-    entries = [p.model_dump(mode="json") for p in mcp.providers if p.enabled]
-    entries += [t.model_dump(mode="json") for t in mcp.tools if t.enabled]
-    for entry in entries:
-        config = entry.get("config") or {}
-        if config.get("host") and config.get("port"):
-            found.append((config["host"], int(config["port"])))
-        for key in ("base_url", "url", "endpoint"):
-            if isinstance(config.get(key), str):
-                url = urlsplit(config[key])
-                if url.hostname:
-                    found.append((url.hostname, url.port or _default_port(url.scheme)))
-    return list(dict.fromkeys(found))
-
-
-def _default_port(scheme: str) -> int:
-    return 443 if scheme == "https" else 80
-
-
-def network_policy(options: RayServiceOptions, mcp: MCPConfig | None) -> dict[str, Any]:
-    """Ingress: the Serve port from anywhere, Ray's ports only among the cluster's own pods,
-    the dashboard for the KubeRay operator, metrics for Prometheus. Egress: the cluster's
-    pods, DNS, the configured providers and 443."""
-    own = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": options.name}}}
-    in_namespace = lambda name: {  # noqa: E731 - a tiny selector factory
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}
-    }
-    egress = [
-        {"to": [own]},
-        {
-            "to": [in_namespace("kube-system")],
-            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-        },
-        # Model hubs, web_fetch/web_search targets and the Kubernetes API (autoscaler).
-        {"ports": [{"protocol": "TCP", "port": 443}]},
-    ]
-    for host, port in provider_endpoints(mcp):
-        rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
-        if _is_ip(host):
-            rule["to"] = [{"ipBlock": {"cidr": f"{host}/32"}}]
-        egress.append(rule)
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _metadata(options) | {"name": f"{options.name}-network"},
-        "spec": {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/instance": options.name}},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                {"ports": [{"protocol": "TCP", "port": SERVE_PORT}]},
-                {"from": [own]},
-                {
-                    "from": [in_namespace("kuberay-system")],
-                    "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT}],
-                },
-                {
-                    "from": [in_namespace("monitoring")],
-                    "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
-                },
-            ],
-            "egress": egress,
-        },
-    }
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def pod_monitor(options: RayServiceOptions) -> dict[str, Any]:
-    """Prometheus Operator scrape of every Ray pod's metrics port (ours, Serve's, vLLM's)."""
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PodMonitor",
-        "metadata": _metadata(options) | {"name": f"{options.name}-metrics"},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/instance": options.name}},
-            "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-        },
-    }
-
-
-# -- the committed examples ----------------------------------------------------------------------
-
-
-class Example(BaseModel):
-    """One file of ``kuberay/``: what ``aim-ray render rayservice`` is given to write it."""
-
-    file: str
-    model: str
-    hardware: str
-    gpus: int | None = None
-    precision: str = "auto"
-    source: str | None = None
-    mcp_config: str | None = Field(default=None, description="Relative to kuberay/.")
-    options: RayServiceOptions = Field(default_factory=RayServiceOptions)
-
-
-EXAMPLES = [
-    Example(
-        file="cpu-demo.yaml",
-        model="HuggingFaceTB/SmolLM2-135M-Instruct",
-        hardware="CPU",
-        # Explicit: the pods' CPU is not the rendering machine's, whose flags "auto" reads.
-        precision="bf16",
-        source="embedded:smollm2-135m-instruct",
-        options=RayServiceOptions(name="aim-ray-cpu-demo", hf_token_secret=None),
-    ),
-    Example(
-        file="qwen3-32b-mi300x-1.yaml",
-        model="Qwen/Qwen3-32B",
-        hardware="MI300X",
-        gpus=1,
-        options=RayServiceOptions(
-            name="aim-ray-qwen3-32b", engine_workers=GroupSize(min_replicas=1, max_replicas=4)
-        ),
-    ),
-    Example(
-        file="llama-3.3-70b-fp8-mi300x-8.yaml",
-        model="meta-llama/Llama-3.3-70B-Instruct",
-        hardware="MI300X",
-        gpus=8,
-        precision="fp8",
-        mcp_config="mcp-providers.yaml",
-        options=RayServiceOptions(
-            name="aim-ray-llama-70b",
-            api_keys_secret="aim-ray-api-keys",
-            service_workers=GroupSize(min_replicas=1, max_replicas=4),
-            engine_workers=GroupSize(min_replicas=1, max_replicas=2),
-        ),
-    ),
-]
-
-
-def render_example(example: Example, mcp: MCPConfig | None) -> str:
-    spec = ModelSpec(
-        model_id=example.model,
-        source=example.source,
-        hardware=example.hardware,
-        gpus=example.gpus,
-        precision=example.precision,
-    )
-    documents, selection = render_rayservice(spec, example.options, mcp=mcp)
-    header = f"# Written by `aim-ray render examples` ({selection.recipe.id}); do not edit.\n"
-    return dump_manifests(documents, header)

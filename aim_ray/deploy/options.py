@@ -1,0 +1,78 @@
+"""The cluster side of a KubeRay deployment: everything about it that is not the application.
+
+Owns ``RayServiceOptions`` (name, images, group sizes, tolerations, secrets), the ports and
+labels every manifest shares, and the metadata and pod labels they are stamped with.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RAY_VERSION = "2.60.0"
+SERVE_PORT = 8000
+METRICS_PORT = 8080
+DASHBOARD_PORT = 8265
+ROLE_LABEL = "aim-ray.io/role"
+SERVICES_ROLE = "services"
+# Images built from kuberay/Dockerfile.{cpu,rocm}; push them and pass --image.
+DEFAULT_IMAGES = {"CPU": "aim-ray:0.1.0-cpu", "GPU": "aim-ray:0.1.0-rocm"}
+API_KEYS_KEY = "keys"
+HF_TOKEN_KEY = "token"
+# AMD's vLLM Docker guide runs with --shm-size 16G; tensor-parallel workers exchange
+# activations through /dev/shm. https://rocm.docs.amd.com/en/latest/how-to/rocm-for-ai/inference/benchmark-docker/vllm.html
+DEFAULT_SHM = "16Gi"
+# The AMD GPU device plugin's resource; the GPU operator taints GPU nodes with this key.
+# https://instinct.docs.amd.com/projects/gpu-operator/en/latest/
+AMD_GPU_RESOURCE = "amd.com/gpu"
+
+
+class GroupSize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GroupSize:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class RayServiceOptions(BaseModel):
+    """Everything about the cluster that is not the application."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="aim-ray", pattern=r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
+    namespace: str | None = None
+    image: str | None = Field(default=None, description="Default: by hardware, see README.")
+    engine_workers: GroupSize = Field(default_factory=GroupSize)
+    service_workers: GroupSize = Field(default_factory=GroupSize)
+    upgrade_strategy: Literal["NewCluster", "None"] = "NewCluster"
+    autoscaling: bool = Field(default=True, description="KubeRay's in-tree autoscaler.")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    shm_size: str = DEFAULT_SHM
+    hf_token_secret: str | None = Field(default="hf-token", description="Secret key `token`.")
+    api_keys_secret: str | None = Field(default=None, description="Secret key `keys`.")
+
+
+def pod_labels(options: RayServiceOptions, role: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "aim-ray",
+        "app.kubernetes.io/instance": options.name,
+        ROLE_LABEL: role,
+    }
+
+
+def metadata(options: RayServiceOptions, annotations: dict[str, str] | None = None):
+    metadata: dict[str, Any] = {"name": options.name, "labels": pod_labels(options, "cluster")}
+    metadata["labels"].pop(ROLE_LABEL)
+    if options.namespace:
+        metadata["namespace"] = options.namespace
+    if annotations:
+        metadata["annotations"] = annotations
+    return metadata
