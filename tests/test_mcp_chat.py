@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from conftest import WEATHER_TOOL
-from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.mcp.chat import ChatSettings, MCPChat
+from aim_ray.mcp.chat.loop import ChatSettings, MCPChat
 from aim_ray.mcp.protocol import ContextItem, ContextResult, ProviderOutcome
 from aim_ray.mcp.tools import ToolService
+from aim_ray.serving.ray_internals import OpenAIHTTPException
 
 MODEL = "m"
 CALCULATOR = {"type": "function", "function": {"name": "calculator"}}
@@ -75,7 +75,8 @@ class Context:
     async def provider_names(self) -> list[str]:
         return ["docs", "wiki"]
 
-    async def retrieve(self, providers: list[str], query: str, limit: int | None):
+    async def retrieve(self, providers: list[str], query: str, limit: int | None, *, fit: bool):
+        assert not fit, "the chat fits context itself, with the model's tokenizer"
         outcomes = [ProviderOutcome(provider=p, status="ok", items=1) for p in providers]
         return ContextResult(query=query, items=self.items, providers=outcomes)
 
@@ -84,15 +85,26 @@ def call(name: str, arguments: str, call_id: str = "c1") -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def chat(engine, *, context=None, max_context_tokens=100, iterations=5) -> MCPChat:
+class Chat:
+    """The chat loop bound to one engine, as the gateway runs it for one request."""
+
+    def __init__(self, loop: MCPChat, engine: ScriptedEngine) -> None:
+        self._loop = loop
+        self._engine = engine
+
+    async def handle(self, payload: dict[str, Any]) -> Any:
+        return await self._loop.handle(payload, self._engine)
+
+
+def chat(engine, *, context=None, max_context_tokens=100, iterations=5) -> Chat:
     tools = ToolService(MCPConfig.model_validate({"tools": [{"name": "calculator"}]}))
-    return MCPChat(
-        engine,
+    loop = MCPChat(
         Handle(tools),
         Handle(context) if context else None,
         max_context_tokens=max_context_tokens,
         settings=ChatSettings(max_tool_iterations=iterations),
     )
+    return Chat(loop, engine)
 
 
 def request(**fields: Any) -> dict[str, Any]:

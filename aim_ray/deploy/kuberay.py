@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from ray.llm._internal.common.dict_utils import deep_merge_dicts
 
 from aim_ray.config.mcp import MCPConfig
+from aim_ray.config.merge import deep_merge as deep_merge_dicts
 from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
 from aim_ray.engine.llm_config import ModelSpec
 from aim_ray.mcp.backends.secrets import DEFAULT_SECRETS_DIR

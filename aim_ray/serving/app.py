@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
-from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
 from ray.serve.deployment import Application
 
 from aim_ray.config.mcp import MCPConfig
@@ -20,6 +19,7 @@ from aim_ray.errors import AimRayError, dotted_location
 from aim_ray.mcp.context import ContextService
 from aim_ray.mcp.tools import ToolService
 from aim_ray.serving.gateway import GatewaySettings, build_gateway
+from aim_ray.serving.ray_internals import maybe_apply_llm_deployment_config_defaults
 
 # CPU-light services: a tenth of a CPU a replica, so they schedule beside the engine on a
 # 2-core machine, and they scale on their own load.
