@@ -216,3 +216,49 @@ async def test_unknown_context_provider_is_a_400_naming_the_known_ones():
         await chat(ScriptedEngine(), context=Context()).handle(payload)
     assert caught.value.status_code == 400
     assert "known: docs, wiki" in caught.value.message
+
+
+class StreamingEngine(ScriptedEngine):
+    """Streams the final round as two content chunks and the engine's own ``[DONE]``."""
+
+    async def stream(self, payload: dict[str, Any]):
+        self.requests.append(json.loads(json.dumps(payload)))
+
+        async def chunks():
+            for text in ("4", "2"):
+                delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
+                yield f"data: {json.dumps(delta)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return chunks()
+
+
+def events(chunks: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(c.removeprefix("data: ")) for c in chunks if c.strip() != "data: [DONE]"]
+
+
+async def test_a_stream_sends_events_beside_the_final_rounds_own_chunks():
+    engine = StreamingEngine({"content": '{"expression": "6*7"}'})
+    answer = await chat(engine).handle(
+        request(tools=[CALCULATOR], tool_choice="required", stream=True)
+    )
+    chunks = [chunk async for chunk in answer.chunks]
+    assert engine.requests[-1]["stream"] and engine.requests[-1]["tool_choice"] == "none"
+    [call, first, second, summary] = events(chunks)
+    assert call["choices"] == [] and call["mcp"]["event"] == "tool_call"
+    assert [c["choices"][0]["delta"]["content"] for c in (first, second)] == ["4", "2"]
+    assert summary["choices"] == [] and summary["mcp"]["event"] == "summary"
+    assert summary["mcp"]["iterations"] == 2
+    assert chunks[-1] == "data: [DONE]\n\n"
+
+
+async def test_a_stream_whose_answer_came_whole_sends_it_as_chunks():
+    engine = StreamingEngine(
+        {"tool_calls": [call("calculator", '{"expression": "6*7"}')]}, {"content": "42"}
+    )
+    answer = await chat(engine).handle(request(tools=[CALCULATOR], stream=True))
+    [tool_call, first, last, summary] = events([chunk async for chunk in answer.chunks])
+    assert tool_call["mcp"]["content"] == "42"
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": "42"}
+    assert last["choices"][0]["finish_reason"] == "stop"
+    assert summary["mcp"]["tool_calls"][0]["name"] == "calculator"
