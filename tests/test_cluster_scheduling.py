@@ -50,8 +50,8 @@ import ray
 import yaml
 from pydantic import BaseModel, Field
 from ray import serve
-from ray.llm._internal.serve.core.server.llm_server import LLMServer
 from ray.serve.deployment import Application
+from ray.serve.llm import LLMServer
 from ray.util import (
     get_current_placement_group,
     placement_group,

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from conftest import WEATHER_TOOL
-from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPException
 
 from aim_ray.config.gateway import ChatSettings
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.mcp.chat import MCPChat
+from aim_ray.mcp.chat.loop import MCPChat
 from aim_ray.mcp.protocol import ContextItem, ContextResult, ProviderOutcome
 from aim_ray.mcp.tools import ToolService
+from aim_ray.serving.ray_internals import OpenAIHTTPException
 
 MODEL = "m"
 CALCULATOR = {"type": "function", "function": {"name": "calculator"}}
@@ -76,7 +76,8 @@ class Context:
     async def provider_names(self) -> list[str]:
         return ["docs", "wiki"]
 
-    async def retrieve(self, providers: list[str], query: str, limit: int | None):
+    async def retrieve(self, providers: list[str], query: str, limit: int | None, *, fit: bool):
+        assert not fit, "the chat fits context itself, with the model's tokenizer"
         outcomes = [ProviderOutcome(provider=p, status="ok", items=1) for p in providers]
         return ContextResult(query=query, items=self.items, providers=outcomes)
 
@@ -85,15 +86,26 @@ def call(name: str, arguments: str, call_id: str = "c1") -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def chat(engine, *, context=None, max_context_tokens=100, iterations=5) -> MCPChat:
+class Chat:
+    """The chat loop bound to one engine, as the gateway runs it for one request."""
+
+    def __init__(self, loop: MCPChat, engine: ScriptedEngine) -> None:
+        self._loop = loop
+        self._engine = engine
+
+    async def handle(self, payload: dict[str, Any]) -> Any:
+        return await self._loop.handle(payload, self._engine)
+
+
+def chat(engine, *, context=None, max_context_tokens=100, iterations=5) -> Chat:
     tools = ToolService(MCPConfig.model_validate({"tools": [{"name": "calculator"}]}))
-    return MCPChat(
-        engine,
+    loop = MCPChat(
         Handle(tools),
         Handle(context) if context else None,
         max_context_tokens=max_context_tokens,
         settings=ChatSettings(max_tool_iterations=iterations),
     )
+    return Chat(loop, engine)
 
 
 def request(**fields: Any) -> dict[str, Any]:
@@ -205,3 +217,49 @@ async def test_unknown_context_provider_is_a_400_naming_the_known_ones():
         await chat(ScriptedEngine(), context=Context()).handle(payload)
     assert caught.value.status_code == 400
     assert "known: docs, wiki" in caught.value.message
+
+
+class StreamingEngine(ScriptedEngine):
+    """Streams the final round as two content chunks and the engine's own ``[DONE]``."""
+
+    async def stream(self, payload: dict[str, Any]):
+        self.requests.append(json.loads(json.dumps(payload)))
+
+        async def chunks():
+            for text in ("4", "2"):
+                delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
+                yield f"data: {json.dumps(delta)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return chunks()
+
+
+def events(chunks: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(c.removeprefix("data: ")) for c in chunks if c.strip() != "data: [DONE]"]
+
+
+async def test_a_stream_sends_events_beside_the_final_rounds_own_chunks():
+    engine = StreamingEngine({"content": '{"expression": "6*7"}'})
+    answer = await chat(engine).handle(
+        request(tools=[CALCULATOR], tool_choice="required", stream=True)
+    )
+    chunks = [chunk async for chunk in answer.chunks]
+    assert engine.requests[-1]["stream"] and engine.requests[-1]["tool_choice"] == "none"
+    [call, first, second, summary] = events(chunks)
+    assert call["choices"] == [] and call["mcp"]["event"] == "tool_call"
+    assert [c["choices"][0]["delta"]["content"] for c in (first, second)] == ["4", "2"]
+    assert summary["choices"] == [] and summary["mcp"]["event"] == "summary"
+    assert summary["mcp"]["iterations"] == 2
+    assert chunks[-1] == "data: [DONE]\n\n"
+
+
+async def test_a_stream_whose_answer_came_whole_sends_it_as_chunks():
+    engine = StreamingEngine(
+        {"tool_calls": [call("calculator", '{"expression": "6*7"}')]}, {"content": "42"}
+    )
+    answer = await chat(engine).handle(request(tools=[CALCULATOR], stream=True))
+    [tool_call, first, last, summary] = events([chunk async for chunk in answer.chunks])
+    assert tool_call["mcp"]["content"] == "42"
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": "42"}
+    assert last["choices"][0]["finish_reason"] == "stop"
+    assert summary["mcp"]["tool_calls"][0]["name"] == "calculator"

@@ -29,8 +29,10 @@ from rich.table import Column, Table
 
 from aim_ray.engine.models import DEFAULT_EMBEDDED, prepare_embedded
 from aim_ray.errors import AimRayError, dotted_location
+from aim_ray.recipes.catalog import load_catalog
 from aim_ray.recipes.hardware import resolve_hardware
-from aim_ray.recipes.recipe import TIER_LABELS, Recipe, Selection, load_catalog, select_recipe
+from aim_ray.recipes.schema import TIER_LABELS, Recipe
+from aim_ray.recipes.selection import Selection, select_recipe
 
 app = typer.Typer(
     help="LLM inference for AMD Instinct GPUs as a Ray Serve application.",
@@ -196,9 +198,8 @@ def render_config(
     ] = None,
 ) -> None:
     """Write a Serve config that runs aim-ray with the recipe chosen for MODEL."""
+    from aim_ray.config.app import AppArgs, ModelSpec
     from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
-    from aim_ray.engine.llm_config import ModelSpec
-    from aim_ray.serving.app import AppArgs
 
     with user_errors():
         spec = ModelSpec(
@@ -278,14 +279,11 @@ def render_rayservice_command(
     """Write a RayService (plus NetworkPolicy and PodMonitor) for MODEL on HARDWARE."""
     from pydantic import ValidationError
 
+    from aim_ray.config.app import ModelSpec
     from aim_ray.config.mcp import load_mcp_config
-    from aim_ray.deploy.kuberay import (
-        GroupSize,
-        RayServiceOptions,
-        dump_manifests,
-        render_rayservice,
-    )
-    from aim_ray.engine.llm_config import ModelSpec
+    from aim_ray.deploy.manifests import dump_manifests
+    from aim_ray.deploy.options import GroupSize, RayServiceOptions
+    from aim_ray.deploy.rayservice import render_rayservice
 
     with user_errors():
         try:
@@ -335,7 +333,7 @@ def render_examples(
 ) -> None:
     """Rewrite the committed examples in kuberay/ from the current recipes and code."""
     from aim_ray.config.mcp import load_mcp_config
-    from aim_ray.deploy.kuberay import EXAMPLES, render_example
+    from aim_ray.deploy.examples import EXAMPLES, render_example
 
     with user_errors():
         for example in EXAMPLES:

@@ -1,11 +1,11 @@
 """The gateway: aim-ray's Serve ingress and the one HTTP surface users meet.
 
 It extends Ray Serve LLM's ``OpenAiIngress`` (model routing, streaming, OpenAI error
-shapes) and owns what aim-ray adds around it: the route table, API-key auth, ``/health``,
-OpenAI-shaped errors for requests that never reach a handler, and the hand-off of
-MCP-aware chats to ``aim_ray.mcp.chat`` and of ``/mcp`` to ``aim_ray.mcp.server``. The
-FastAPI app is built inside each replica (``__serve_build_asgi_app__``) so its routes can
-close over the replica's deployment handles.
+shapes; reached through ``aim_ray.serving.ray_internals``) and owns what aim-ray adds around
+it: the route table, API-key auth, ``/health``, OpenAI-shaped errors for requests that never
+reach a handler, and the hand-off of MCP-aware chats to ``aim_ray.mcp.chat`` and of ``/mcp``
+to ``aim_ray.mcp.server``. The FastAPI app is built inside each replica
+(``__serve_build_asgi_app__``) so its routes can close over the replica's deployment handles.
 """
 
 from __future__ import annotations
@@ -13,33 +13,33 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from ray import serve
-from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
-from ray.llm._internal.serve.core.configs.openai_api_models import (
-    ChatCompletionRequest,
-    ErrorResponse,
-    OpenAIHTTPException,
-    to_model_metadata,
-)
-from ray.llm._internal.serve.core.ingress.ingress import OpenAiIngress, init
-from ray.llm._internal.serve.core.ingress.utils import _peek_at_generator
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm import LLMConfig, build_llm_deployment
+from ray.serve.llm.openai_api_models import ChatCompletionRequest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
 from aim_ray.config.gateway import AuthSettings, GatewaySettings
 from aim_ray.errors import AimRayError
-from aim_ray.mcp.chat import MCPChat, stream_outcome
+from aim_ray.mcp.chat.loop import Finished, MCPChat
+from aim_ray.mcp.protocol import ContextAPI, ToolAPI
 from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
+from aim_ray.serving.ray_internals import (
+    Ingress,
+    OpenAIHTTPException,
+    ingress_app,
+    maybe_apply_llm_deployment_config_defaults,
+    model_card,
+)
+from aim_ray.serving.rounds import ModelRounds, Tokenizers
 
 HEALTH_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/health", "/mcp/health"})
@@ -72,7 +72,7 @@ def openai_error(status: int, message: str, type_: str, code: str | None = None)
     return JSONResponse(status_code=status, content=body)
 
 
-class Gateway(OpenAiIngress):
+class Gateway(Ingress):
     """The ingress deployment: OpenAI API, health and (later) MCP on one port."""
 
     def __init__(
@@ -81,27 +81,26 @@ class Gateway(OpenAiIngress):
         model_cards: dict[str, Any],
         *,
         settings: GatewaySettings,
-        tools: DeploymentHandle | None = None,
-        context: DeploymentHandle | None = None,
+        tools: DeploymentHandle[ToolAPI] | None = None,
+        context: DeploymentHandle[ContextAPI] | None = None,
         max_context_tokens: int = 0,
         tokenizer_sources: dict[str, str] | None = None,
         lora_paths: dict[str, str] | None = None,
     ) -> None:
         super().__init__(llm_deployments, model_cards, lora_paths=lora_paths)
-        self._tokenizer_sources = tokenizer_sources or {}
-        self._tokenizers: dict[str, asyncio.Future] = {}
+        self._tokenizers = Tokenizers(tokenizer_sources or {})
         self._settings = settings
         self._api_keys = load_api_keys(settings.auth)
         self._tools = tools
         self._context = context
         self._mcp_chat = MCPChat(
-            self, tools, context, max_context_tokens=max_context_tokens, settings=settings.chat
+            tools, context, max_context_tokens=max_context_tokens, settings=settings.chat
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        # Ray's init() brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
+        # Ray's ingress app brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
         # for handler exceptions; we add what it lacks.
-        app = init()
+        app = ingress_app()
         # Registered handlers run inside Ray's catch-all middleware, so these win and
         # the client gets the engine's own message rather than a wrapped internal one.
         app.add_exception_handler(StarletteHTTPException, _http_exception_as_openai_error)
@@ -130,61 +129,16 @@ class Gateway(OpenAiIngress):
         app.router.lifespan_context = endpoint.wrap_lifespan(app.router.lifespan_context)
 
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
-        """Chat completions; ``aim_ray.mcp.chat`` takes context, registry tools and forced
-        tool calls, the engine the rest."""
+        """Chat completions: MCP-aware ones to ``aim_ray.mcp.chat``, the rest to the engine."""
         payload = await request.json()
-        payload["model"] = await self._get_model_id(payload.get("model"))
-        outcome = await self._mcp_chat.handle(payload)
-        if outcome is None:
+        payload["model"] = await self.resolve_model(payload.get("model"))
+        rounds = ModelRounds(self, request, self._tokenizers)
+        answer = await self._mcp_chat.handle(payload, rounds)
+        if answer is None:
             return await super().chat(body, request)
-        if not payload.get("stream"):
-            assert outcome.response is not None
-            return JSONResponse({**outcome.response, "mcp": outcome.report.model_dump()})
-        # Start the final round before answering, so an engine error is an HTTP error.
-        answer = (
-            None if outcome.stream_payload is None else await self.stream(outcome.stream_payload)
-        )
-        chunks = stream_outcome(outcome, payload["model"], answer)
-        return StreamingResponse(chunks, media_type="text/event-stream")
-
-    # -- the Engine protocol of aim_ray.mcp.chat, over the engine handles ---------------
-
-    async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
-        body = ChatCompletionRequest.model_validate(payload)
-        first = await anext(self._get_response(body=body, call_method="chat"))
-        _raise_if_error(first)
-        return _first_of(first).model_dump()
-
-    async def stream(self, payload: dict[str, Any]) -> AsyncIterator[str]:
-        # Peek first so an engine error raises here, before any chunk is sent.
-        body = ChatCompletionRequest.model_validate(payload)
-        first, responses = await _peek_at_generator(
-            self._get_response(body=body, call_method="chat")
-        )
-        _raise_if_error(first)
-
-        async def chunks() -> AsyncIterator[str]:
-            async for batch in responses:
-                for chunk in batch if isinstance(batch, list) else [batch]:
-                    _raise_if_error(chunk)
-                    yield chunk
-
-        return chunks()
-
-    async def count_tokens(self, model: str, texts: list[str]) -> list[int]:
-        # The model's own tokenizer, loaded here: Ray 2.60's engine-side tokenize looks
-        # for vLLM's pre-0.32 app state and answers "does not support the 'tokenization'
-        # task", and a local tokenizer also saves a hop per context item. One load per
-        # model, shared by the requests that arrive while it runs.
-        if not texts:
-            return []
-        if model not in self._tokenizers:
-            source = self._tokenizer_sources[model]
-            self._tokenizers[model] = asyncio.ensure_future(
-                asyncio.to_thread(_load_tokenizer, source)
-            )
-        tokenizer = await self._tokenizers[model]
-        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        if isinstance(answer, Finished):
+            return JSONResponse(answer.body)
+        return StreamingResponse(answer.chunks, media_type="text/event-stream")
 
     async def _require_api_key(self, request: Request, call_next):
         if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -207,12 +161,12 @@ class Gateway(OpenAiIngress):
     async def health(self) -> JSONResponse:
         """Liveness plus each engine's own health check."""
         engines = await asyncio.gather(
-            *(self._engine_health(m, h) for m, h in self._default_serve_handles.items())
+            *(self._engine_health(m, h) for m, h in self.engine_handles.items())
         )
         healthy = all(status == "healthy" for status in engines)
         body = {
             "status": "healthy" if healthy else "unhealthy",
-            "models": dict(zip(self._default_serve_handles, engines, strict=True)),
+            "models": dict(zip(self.engine_handles, engines, strict=True)),
         }
         return JSONResponse(status_code=200 if healthy else 503, content=body)
 
@@ -241,27 +195,6 @@ class Gateway(OpenAiIngress):
         except Exception:  # noqa: BLE001 - any failure means the engine is not serving
             return "unhealthy"
         return "healthy"
-
-
-def _load_tokenizer(source: str) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(source)
-
-
-def _first_of(response: Any) -> Any:
-    """Streams may come in batches (lists); their first item stands for the batch."""
-    return response[0] if isinstance(response, list) else response
-
-
-def _raise_if_error(response: Any) -> None:
-    response = _first_of(response)
-    if isinstance(response, ErrorResponse):
-        raise OpenAIHTTPException(
-            status_code=response.error.code,
-            message=response.error.message,
-            type=response.error.type,
-        )
 
 
 def _error_type(status: int) -> str:
@@ -306,7 +239,7 @@ def build_gateway(
 ) -> Application:
     """Bind one engine deployment per model, and the MCP services, behind the gateway."""
     llm_deployments = {c.model_id: build_llm_deployment(c) for c in llm_configs}
-    model_cards = {c.model_id: to_model_metadata(c.model_id, c) for c in llm_configs}
+    model_cards = {c.model_id: model_card(c) for c in llm_configs}
     options = maybe_apply_llm_deployment_config_defaults(
         Gateway.get_deployment_options(llm_configs), settings.deployment_config
     )
