@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from aim_ray.cli import main as cli
 from aim_ray.cli.main import app
+from aim_ray.config import edit
 from aim_ray.config.mcp import PROVIDER_TYPES, TOOL_TYPES, load_mcp_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -444,7 +445,7 @@ def test_a_failed_write_leaves_the_file_whole(tmp_path: Path, monkeypatch) -> No
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli.os, "replace", refuse)
+    monkeypatch.setattr(edit.os, "replace", refuse)
     result = invoke("create-tool", "fetch", "--type", "web_fetch", "--config", str(config))
     assert_user_error(result, "cannot write", "Permission denied")
     assert config.read_text() == STANDALONE
