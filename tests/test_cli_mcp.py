@@ -14,7 +14,7 @@ import yaml
 from mcp_fixtures import REMOTE_MCP_KEY, free_port, remote_mcp_server  # noqa: F401
 from typer.testing import CliRunner
 
-from aim_ray.cli import main as cli
+from aim_ray.cli import mcp_options
 from aim_ray.cli.main import app
 from aim_ray.config import edit
 from aim_ray.config.mcp import PROVIDER_TYPES, TOOL_TYPES, load_mcp_config
@@ -159,8 +159,8 @@ def test_secrets_are_only_named() -> None:
 
 
 def test_type_choices_match_the_schema() -> None:
-    assert tuple(cli.ProviderType) == PROVIDER_TYPES == tuple(cli._PROVIDER_OPTIONS)
-    assert tuple(cli.ToolType) == TOOL_TYPES == tuple(cli._TOOL_OPTIONS)
+    assert tuple(mcp_options.ProviderType) == PROVIDER_TYPES == tuple(mcp_options.PROVIDER_OPTIONS)
+    assert tuple(mcp_options.ToolType) == TOOL_TYPES == tuple(mcp_options.TOOL_OPTIONS)
 
 
 def test_cli_import_stays_light() -> None:
