@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from aim_ray.cli.output import size, user_errors
-from aim_ray.errors import AimRayError, dotted_location
+from aim_ray.errors import AimRayError, validation_problems
 
 render_app = typer.Typer(
     help="Kubernetes manifests: a KubeRay RayService from a recipe.", no_args_is_help=True
@@ -95,7 +95,7 @@ def render_rayservice_command(
                 api_keys_secret=api_keys_secret,
             )
         except ValidationError as error:
-            raise AimRayError(_options_problems(error)) from None
+            raise AimRayError("; ".join(validation_problems(error))) from None
         mcp = load_mcp_config(mcp_config) if mcp_config else None
         spec = ModelSpec(
             model_id=model,
@@ -147,10 +147,3 @@ def _toleration(text: str) -> dict[str, str]:
     if has_value:
         return {"key": key, "operator": "Equal", "value": value, "effect": effect}
     return {"key": key, "operator": "Exists", "effect": effect}
-
-
-def _options_problems(error: ValidationError) -> str:
-    return "; ".join(
-        f"{dotted_location(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-        for e in error.errors()
-    )
