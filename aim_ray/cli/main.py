@@ -17,11 +17,11 @@ import os
 import typer
 
 from aim_ray.cli.config import config_app, serve_config_app
+from aim_ray.cli.endpoint import test_endpoint
 from aim_ray.cli.mcp import mcp_app
 from aim_ray.cli.models import models_app
 from aim_ray.cli.recipes import recipes_app
 from aim_ray.cli.render import render_app
-from aim_ray.cli.test_endpoint import test_endpoint
 
 app = typer.Typer(
     help="LLM inference for AMD Instinct GPUs as a Ray Serve application.",

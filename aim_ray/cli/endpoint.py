@@ -2,7 +2,8 @@
 
 Owns the command's options and the rich rendering of a ``ChatCheck`` (answer, context used,
 tool calls run on the server, timings); the chat itself is ``aim_ray.cli.chat_check``,
-imported when the command runs because it loads the ``openai`` client.
+imported when the command runs because it loads the ``openai`` client. (Not named
+``test_endpoint.py``: pytest would collect a ``test_*.py`` module's ``test_endpoint``.)
 """
 
 from __future__ import annotations
