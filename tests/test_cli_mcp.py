@@ -14,8 +14,9 @@ import yaml
 from mcp_fixtures import REMOTE_MCP_KEY, free_port, remote_mcp_server  # noqa: F401
 from typer.testing import CliRunner
 
-from aim_ray.cli import main as cli
+from aim_ray.cli import mcp_options
 from aim_ray.cli.main import app
+from aim_ray.config import edit
 from aim_ray.config.mcp import load_mcp_config
 from aim_ray.config.mcp_providers import PROVIDER_TYPES
 from aim_ray.config.mcp_tools import TOOL_TYPES
@@ -160,8 +161,8 @@ def test_secrets_are_only_named() -> None:
 
 
 def test_type_choices_match_the_schema() -> None:
-    assert tuple(cli.ProviderType) == PROVIDER_TYPES == tuple(cli._PROVIDER_OPTIONS)
-    assert tuple(cli.ToolType) == TOOL_TYPES == tuple(cli._TOOL_OPTIONS)
+    assert tuple(mcp_options.ProviderType) == PROVIDER_TYPES == tuple(mcp_options.PROVIDER_OPTIONS)
+    assert tuple(mcp_options.ToolType) == TOOL_TYPES == tuple(mcp_options.TOOL_OPTIONS)
 
 
 def test_cli_import_stays_light() -> None:
@@ -446,7 +447,7 @@ def test_a_failed_write_leaves_the_file_whole(tmp_path: Path, monkeypatch) -> No
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli.os, "replace", refuse)
+    monkeypatch.setattr(edit.os, "replace", refuse)
     result = invoke("create-tool", "fetch", "--type", "web_fetch", "--config", str(config))
     assert_user_error(result, "cannot write", "Permission denied")
     assert config.read_text() == STANDALONE
