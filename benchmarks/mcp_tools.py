@@ -45,7 +45,7 @@ from serving import (
     run_main,
 )
 
-from aim_ray.mcp.tools import Calculator
+from aim_ray.mcp.tools.calculator import Calculator
 
 ARGUMENTS = {"expression": "2+3"}
 EXPECTED = "5"

@@ -17,7 +17,7 @@ from ray.llm._internal.serve.core.configs.openai_api_models import OpenAIHTTPExc
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.mcp.chat import ChatSettings, MCPChat
 from aim_ray.mcp.protocol import ContextItem, ContextResult, ProviderOutcome
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.tools.service import ToolService
 
 MODEL = "m"
 CALCULATOR = {"type": "function", "function": {"name": "calculator"}}

@@ -17,8 +17,8 @@ from ray.serve.deployment import Application
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.engine.llm_config import ModelSpec, build_llm_config
 from aim_ray.errors import AimRayError, dotted_location
-from aim_ray.mcp.context import ContextService
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.context.service import ContextService
+from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.gateway import GatewaySettings, build_gateway
 
 # CPU-light services: a tenth of a CPU a replica, so they schedule beside the engine on a
