@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from mcp_fixtures import (  # noqa: F401
@@ -23,6 +24,7 @@ from aim_ray.mcp.context.chroma import ChromaProvider
 from aim_ray.mcp.tools import base as tools_module
 from aim_ray.mcp.tools.base import ToolError
 from aim_ray.mcp.tools.calculator import Calculator
+from aim_ray.mcp.tools.remote import MCPClientError, MCPTimeoutError, connect
 from aim_ray.mcp.tools.service import ToolService
 from aim_ray.mcp.tools.web import html_to_text
 
@@ -582,3 +584,54 @@ async def test_remote_rate_limit_is_shared_by_its_tools(remote_mcp_server, remot
     third = await call(service, "docs__add", {"a": 1, "b": 1})
     assert [first.status, second.status, third.status] == ["ok", "ok", "rate_limited"]
     await service.close()
+
+
+# -- a one-off session (what `aim-ray mcp list-tools/call` needs) ----------------------------
+
+
+KEY = {"X-Api-Key": REMOTE_MCP_KEY}
+
+
+async def test_connect_lists_and_calls(remote_mcp_server):  # noqa: F811
+    async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=10) as session:
+        assert {t.name for t in await session.list_tools()} == {"add", "echo", "fail", "nap"}
+        result = await session.call_tool("add", {"a": 2, "b": 40})
+        assert not result.is_error and result.structured_content == {"result": 42}
+        failed = await session.call_tool("fail")
+        assert failed.is_error  # the tool's own error is a result, not an exception
+
+
+async def test_connect_unknown_tool_names_the_known_ones(remote_mcp_server):  # noqa: F811
+    with pytest.raises(MCPClientError, match=r"unknown tool 'subtract' .*add, echo, fail, nap"):
+        async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=10) as session:
+            await session.call_tool("subtract", {})
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "message"),
+    [
+        ("/mcp", {}, "answered HTTP 401 Unauthorized"),
+        ("/elsewhere", KEY, "HTTP 404 Not Found (is this the MCP endpoint"),
+    ],
+)
+async def test_connect_http_errors_are_one_line(remote_mcp_server, path, headers, message):  # noqa: F811
+    with pytest.raises(MCPClientError, match=re.escape(message)) as caught:
+        async with connect(f"{remote_mcp_server.url}{path}", headers, timeout_s=10) as session:
+            await session.list_tools()
+    assert "\n" not in str(caught.value)
+
+
+async def test_connect_refused_and_not_a_url():
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    with pytest.raises(MCPClientError, match=f"cannot connect to {url}: Connection refused"):
+        async with connect(url, timeout_s=10) as session:
+            await session.list_tools()
+    with pytest.raises(MCPClientError, match="is not an http"):
+        async with connect("127.0.0.1:8000/mcp") as session:
+            await session.list_tools()
+
+
+async def test_connect_timeout(remote_mcp_server):  # noqa: F811
+    with pytest.raises(MCPTimeoutError, match=r"no answer within 0\.5s"):
+        async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=0.5) as session:
+            await session.call_tool("nap", {"seconds": 10})
