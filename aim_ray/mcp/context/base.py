@@ -1,7 +1,8 @@
 """What every context provider is: the ``ContextProvider`` base class and ``ProviderError``.
 
-A provider answers ``retrieve(query, limit)`` with ``ContextItem``s or raises
-``ProviderError``; its ``health`` probes the backend within a short timeout and reports
+A provider answers ``retrieve(query, limit)`` with ``ContextItem``s or raises an
+``AimRayError`` whose message is safe to show (``ProviderError``, or a backend's own such
+as ``DatabaseError``); its ``health`` probes the backend within a short timeout and reports
 any failure as ``down`` with a secret-free reason, never raising.
 """
 
@@ -24,7 +25,7 @@ class ProviderError(AimRayError):
 
 
 class ContextProvider(ABC):
-    """One source of context. ``retrieve`` raises ``ProviderError`` when it cannot answer."""
+    """One source of context. ``retrieve`` raises an ``AimRayError`` when it cannot answer."""
 
     kind: str = ""
 
