@@ -42,7 +42,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.app import build_service
 
 APP_NAME = "autoscaling-proof"

@@ -3,7 +3,7 @@
 One run measures a trivial tool call (the calculator, ``2+3``) three ways:
 
 - ``plain MCP``: the MCP SDK's own ``MCPServer`` with the same calculator code
-  (``aim_ray.mcp.tools.Calculator``), stateless JSON Streamable HTTP under uvicorn on a
+  (``aim_ray.mcp.tools.calculator.Calculator``), stateless JSON Streamable HTTP under uvicorn on a
   loopback port, in this process: the baseline, what any MCP server costs;
 - ``aim-ray /mcp``: the same SDK client against the application (``serve_configs/local.yaml``
   with an ``mcp:`` section of just the calculator): Serve proxy → gateway → ToolService;
@@ -45,7 +45,7 @@ from serving import (
     run_main,
 )
 
-from aim_ray.mcp.tools import Calculator
+from aim_ray.mcp.tools.calculator import Calculator
 
 ARGUMENTS = {"expression": "2+3"}
 EXPECTED = "5"

@@ -167,7 +167,7 @@ def mcp_section(services: MCPServices) -> dict:
 
 def seed_documents(services: MCPServices) -> None:
     from aim_ray.config.mcp_providers import ChromaSettings
-    from aim_ray.mcp.context import ChromaProvider
+    from aim_ray.mcp.context.chroma import ChromaProvider
 
     services.docs.mkdir(parents=True)
     for _, title, body in DOCUMENTS:

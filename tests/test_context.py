@@ -17,14 +17,9 @@ from mcp_fixtures import (  # noqa: F401
 
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
-from aim_ray.mcp.context import (
-    ChromaProvider,
-    ContextService,
-    PathRefusedError,
-    ResourceNotFoundError,
-    read_text_file,
-    resolve_under_roots,
-)
+from aim_ray.mcp.backends.files import PathRefusedError, read_text_file, resolve_under_roots
+from aim_ray.mcp.context.chroma import ChromaProvider
+from aim_ray.mcp.context.service import ContextService, ResourceNotFoundError
 
 SECRET = "pg-password-7c1d2e3f4a5b"
 
@@ -141,7 +136,7 @@ async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_pos
         down.status == "error" and "cannot connect to postgresql://postgres@127.0.0.1" in down.error
     )
     assert files.status == "ok" and result.items
-    health = await ctx.health()
+    health = (await ctx.health()).model_dump()
     assert health["status"] == "degraded"
     assert health["providers"]["down"]["status"] == "down"
     assert health["providers"]["files"]["status"] == "up"
@@ -165,7 +160,7 @@ async def test_missing_secret_is_named_not_guessed(docs_dir, monkeypatch):
 
 async def test_all_providers_down_is_unhealthy(down_postgres):
     ctx = service([down_postgres])
-    assert (await ctx.health())["status"] == "unhealthy"
+    assert (await ctx.health()).status == "unhealthy"
 
 
 # -- Chroma ---------------------------------------------------------------------------------
@@ -195,7 +190,7 @@ async def test_chroma_embedded_semantic_search(tmp_path):
     result = await ctx.retrieve(["vectors"], "small furry pets that purr", 2)
     assert result.items[0].id == "1" and result.items[0].metadata == {"title": "Cats"}
     assert 0 < result.items[0].score <= 1
-    health = await ctx.health()
+    health = (await ctx.health()).model_dump()
     assert health["providers"]["vectors"]["status"] == "up"
     assert "4 documents" in health["providers"]["vectors"]["detail"]
 
@@ -206,7 +201,7 @@ async def test_chroma_missing_collection_is_an_error(tmp_path):
     )
     result = await ctx.retrieve(["v"], "x", 1)
     assert result.providers[0].error == "Chroma collection 'nope' does not exist"
-    assert (await ctx.health())["status"] == "unhealthy"
+    assert (await ctx.health()).status == "unhealthy"
 
 
 async def test_chroma_server_over_http(chroma_server):  # noqa: F811
@@ -225,7 +220,7 @@ async def test_chroma_server_over_http(chroma_server):  # noqa: F811
     )
     result = await ctx.retrieve(["vectors"], "GPU memory for LLMs", 1)
     assert result.items[0].id == "3"
-    assert (await ctx.health())["status"] == "healthy"
+    assert (await ctx.health()).status == "healthy"
 
 
 # -- REST ---------------------------------------------------------------------------------
@@ -268,7 +263,7 @@ async def test_rest_provider_wrong_token(http_server, monkeypatch):  # noqa: F81
     ctx = service([rest_provider(http_server, allow_private=True)])
     result = await ctx.retrieve(["api"], "puppy", 5)
     assert result.providers[0].error == "'api' answered HTTP 401"
-    assert (await ctx.health())["providers"]["api"]["status"] == "up"  # reachable, just 404
+    assert (await ctx.health()).providers["api"].status == "up"  # reachable, just 404
 
 
 # -- files --------------------------------------------------------------------------------
@@ -382,4 +377,4 @@ async def test_resources(docs_dir):
 
 
 async def test_no_providers_is_healthy():
-    assert await service([]).health() == {"status": "healthy", "providers": {}}
+    assert (await service([]).health()).model_dump() == {"status": "healthy", "providers": {}}

@@ -126,7 +126,7 @@ def test_named_registry_tool_runs_server_side(app):
 
 
 def eval_arithmetic(arguments: dict) -> float:
-    from aim_ray.mcp.tools import Calculator
+    from aim_ray.mcp.tools.calculator import Calculator
 
     return float(Calculator(max_exponent=1000).evaluate(arguments["expression"]))
 

@@ -14,7 +14,7 @@ from ray.serve.llm.openai_api_models import ChatCompletionResponse
 from test_mcp_chat import CALCULATOR, Handle
 
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.gateway import Gateway, GatewaySettings
 
 

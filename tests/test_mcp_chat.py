@@ -17,7 +17,7 @@ from aim_ray.config.gateway import ChatSettings
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.mcp.chat.loop import MCPChat
 from aim_ray.mcp.protocol import ContextItem, ContextResult, ProviderOutcome
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.ray_internals import OpenAIHTTPException
 
 MODEL = "m"

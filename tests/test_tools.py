@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from mcp_fixtures import (  # noqa: F401
@@ -20,9 +21,13 @@ from mcp_fixtures import (  # noqa: F401
 from aim_ray.config import mcp_tools as mcp_config
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
-from aim_ray.mcp import tools as tools_module
-from aim_ray.mcp.context import ChromaProvider
-from aim_ray.mcp.tools import Calculator, ToolError, ToolService, html_to_text
+from aim_ray.mcp.context.chroma import ChromaProvider
+from aim_ray.mcp.tools import base as tools_module
+from aim_ray.mcp.tools.base import ToolError
+from aim_ray.mcp.tools.calculator import Calculator
+from aim_ray.mcp.tools.remote import MCPClientError, MCPTimeoutError, connect
+from aim_ray.mcp.tools.service import ToolService
+from aim_ray.mcp.tools.web import html_to_text
 
 SECRET = "tool-secret-0a9b8c7d6e5f"
 
@@ -332,7 +337,7 @@ async def test_sql_writes_and_multiple_statements_are_rejected(postgres, query, 
 @pytest.mark.postgres
 async def test_sql_tool_health(postgres):  # noqa: F811
     service = sql_tool(postgres)
-    health = await service.health()
+    health = (await service.health()).model_dump(exclude_none=True)
     assert health["status"] == "healthy" and health["tools"]["sql_query"]["status"] == "up"
     await service.close()
 
@@ -351,7 +356,7 @@ async def test_sql_down_database_does_not_stop_other_tools(monkeypatch):
     result = await call(service, "sql_query", {"query": "SELECT 1"})
     assert result.status == "error" and "cannot connect to postgresql://" in result.content
     assert (await call(service, "calculator", {"expression": "2*3"})).content == "6"
-    health = await service.health()
+    health = (await service.health()).model_dump(exclude_none=True)
     assert health["status"] == "degraded"
     assert health["tools"]["sql_query"]["status"] == "down"
     assert SECRET not in json.dumps(health) + result.model_dump_json()
@@ -502,7 +507,7 @@ async def test_remote_tools_are_listed_and_called(remote_mcp_server, remote_key)
         *(call(service, "kb__echo", {"text": f"t{n}"}) for n in range(5))
     )
     assert [r.content for r in concurrent] == [f"t{n}" for n in range(5)]
-    assert (await service.health())["remote_servers"]["docs"]["status"] == "up"
+    assert (await service.health()).remote_servers["docs"].status == "up"
     await service.close()
 
 
@@ -530,7 +535,7 @@ async def test_remote_without_the_key_is_down_and_the_rest_works(remote_mcp_serv
     assert result.status == "error"
     assert "cannot connect to remote MCP server 'docs'" in result.content
     assert result.latency_ms < 50  # no reconnect attempt right after a failure
-    health = await service.health()
+    health = (await service.health()).model_dump(exclude_none=True)
     assert health["status"] == "degraded" and health["remote_servers"]["docs"]["status"] == "down"
     assert (await call(service, "calculator", {"expression": "1+1"})).content == "2"
     assert SECRET not in json.dumps(health) + result.model_dump_json()
@@ -580,3 +585,54 @@ async def test_remote_rate_limit_is_shared_by_its_tools(remote_mcp_server, remot
     third = await call(service, "docs__add", {"a": 1, "b": 1})
     assert [first.status, second.status, third.status] == ["ok", "ok", "rate_limited"]
     await service.close()
+
+
+# -- a one-off session (what `aim-ray mcp list-tools/call` needs) ----------------------------
+
+
+KEY = {"X-Api-Key": REMOTE_MCP_KEY}
+
+
+async def test_connect_lists_and_calls(remote_mcp_server):  # noqa: F811
+    async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=10) as session:
+        assert {t.name for t in await session.list_tools()} == {"add", "echo", "fail", "nap"}
+        result = await session.call_tool("add", {"a": 2, "b": 40})
+        assert not result.is_error and result.structured_content == {"result": 42}
+        failed = await session.call_tool("fail")
+        assert failed.is_error  # the tool's own error is a result, not an exception
+
+
+async def test_connect_unknown_tool_names_the_known_ones(remote_mcp_server):  # noqa: F811
+    with pytest.raises(MCPClientError, match=r"unknown tool 'subtract' .*add, echo, fail, nap"):
+        async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=10) as session:
+            await session.call_tool("subtract", {})
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "message"),
+    [
+        ("/mcp", {}, "answered HTTP 401 Unauthorized"),
+        ("/elsewhere", KEY, "HTTP 404 Not Found (is this the MCP endpoint"),
+    ],
+)
+async def test_connect_http_errors_are_one_line(remote_mcp_server, path, headers, message):  # noqa: F811
+    with pytest.raises(MCPClientError, match=re.escape(message)) as caught:
+        async with connect(f"{remote_mcp_server.url}{path}", headers, timeout_s=10) as session:
+            await session.list_tools()
+    assert "\n" not in str(caught.value)
+
+
+async def test_connect_refused_and_not_a_url():
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    with pytest.raises(MCPClientError, match=f"cannot connect to {url}: Connection refused"):
+        async with connect(url, timeout_s=10) as session:
+            await session.list_tools()
+    with pytest.raises(MCPClientError, match="is not an http"):
+        async with connect("127.0.0.1:8000/mcp") as session:
+            await session.list_tools()
+
+
+async def test_connect_timeout(remote_mcp_server):  # noqa: F811
+    with pytest.raises(MCPTimeoutError, match=r"no answer within 0\.5s"):
+        async with connect(f"{remote_mcp_server.url}/mcp", KEY, timeout_s=0.5) as session:
+            await session.call_tool("nap", {"seconds": 10})

@@ -19,6 +19,13 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 OverallStatus = Literal["healthy", "degraded", "unhealthy"]
+# What a rolled-up status says of its parts, so rolled-up statuses can be rolled up again
+# (the gateway's one status over both services): degraded means some up, some down.
+STATUS_PARTS: dict[OverallStatus, tuple[bool, ...]] = {
+    "healthy": (True,),
+    "degraded": (True, False),
+    "unhealthy": (False,),
+}
 
 
 def elapsed_ms(start: float) -> float:
@@ -71,6 +78,14 @@ class ContextResult(BaseModel):
     latency_ms: float = 0.0
 
 
+class ContextHealth(BaseModel):
+    """``ContextService.health``: every enabled provider's probe, rolled up by
+    ``overall_status``."""
+
+    status: OverallStatus
+    providers: dict[str, ProviderHealth]
+
+
 class ResourceSpec(BaseModel):
     uri: str
     name: str
@@ -103,6 +118,24 @@ class ToolResult(BaseModel):
     structured: Any = None
 
 
+class ComponentHealth(BaseModel):
+    """One tool's or remote MCP server's state; ``tools`` (how many it lists) is set for
+    remote servers that answered, and left out of the JSON everywhere else."""
+
+    status: Literal["up", "down"]
+    detail: str = ""
+    tools: int | None = None
+
+
+class ToolsHealth(BaseModel):
+    """``ToolService.health``: each local tool and remote server, rolled up by
+    ``overall_status``. Dump it with ``exclude_none=True`` for the ``/mcp/health`` shape."""
+
+    status: OverallStatus
+    tools: dict[str, ComponentHealth]
+    remote_servers: dict[str, ComponentHealth]
+
+
 # -- the deployments' remote methods ----------------------------------------------------------
 
 
@@ -126,6 +159,8 @@ class ContextAPI(Protocol):
 
     async def read_resource(self, uri: str) -> ResourceContent: ...
 
+    async def health(self) -> ContextHealth: ...
+
 
 class ToolAPI(Protocol):
     """``ToolService``'s methods, as called through its handle (``.remote``)."""
@@ -133,3 +168,5 @@ class ToolAPI(Protocol):
     async def list_tools(self) -> list[ToolSpec]: ...
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> ToolResult: ...
+
+    async def health(self) -> ToolsHealth: ...

@@ -4,7 +4,8 @@ Owns the protocol side only: a low-level MCP SDK ``Server`` whose handlers forwa
 tool and context deployments through their handles, and the Streamable HTTP transport
 the gateway mounts. The transport is stateless (no session id, no handshake state in a
 replica), so any gateway replica can answer any request: stateful sessions broke with
-two replicas ("Session not found" on 8 of 20 calls, DESIGN.md).
+two replicas ("Session not found" on 8 of 20 calls). What the handles return is typed by
+``aim_ray.mcp.protocol`` (``ToolAPI``, ``ContextAPI``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import mcp_types as types
+from mcp.server import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -23,6 +25,10 @@ from starlette.routing import Route
 import aim_ray
 from aim_ray.config.gateway import MCPTransportSettings
 from aim_ray.errors import AimRayError
+from aim_ray.mcp.protocol import ResourceContent, ResourceSpec, ToolResult, ToolSpec
+
+Context = ServerRequestContext[Any]
+Page = types.PaginatedRequestParams | None
 
 MCP_PATH = "/mcp"
 
@@ -30,8 +36,8 @@ MCP_PATH = "/mcp"
 def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Server:
     """An MCP server whose tools and resources live in the tool and context deployments."""
 
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        specs = await tools.list_tools.remote()
+    async def list_tools(ctx: Context, params: Page) -> types.ListToolsResult:
+        specs: list[ToolSpec] = await tools.list_tools.remote()
         return types.ListToolsResult(
             tools=[
                 types.Tool(name=s.name, description=s.description, input_schema=s.input_schema)
@@ -39,15 +45,15 @@ def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Serv
             ]
         )
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        result = await tools.call_tool.remote(params.name, params.arguments or {})
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        result: ToolResult = await tools.call_tool.remote(params.name, params.arguments or {})
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=result.content)],
             is_error=result.is_error,
         )
 
-    async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
-        specs = await context.list_resources.remote()
+    async def list_resources(ctx: Context, params: Page) -> types.ListResourcesResult:
+        specs: list[ResourceSpec] = await context.list_resources.remote()
         return types.ListResourcesResult(
             resources=[
                 types.Resource(
@@ -57,8 +63,8 @@ def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Serv
             ]
         )
 
-    async def list_templates(ctx: Any, params: Any) -> types.ListResourceTemplatesResult:
-        specs = await context.list_resource_templates.remote()
+    async def list_templates(ctx: Context, params: Page) -> types.ListResourceTemplatesResult:
+        specs: list[ResourceSpec] = await context.list_resource_templates.remote()
         return types.ListResourceTemplatesResult(
             resource_templates=[
                 types.ResourceTemplate(
@@ -72,10 +78,10 @@ def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Serv
         )
 
     async def read_resource(
-        ctx: Any, params: types.ReadResourceRequestParams
+        ctx: Context, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         try:
-            content = await context.read_resource.remote(str(params.uri))
+            content: ResourceContent = await context.read_resource.remote(str(params.uri))
         except AimRayError as exc:
             # The handle re-raises the deployment's error; the SDK turns it into a
             # JSON-RPC error carrying this message.

@@ -19,8 +19,8 @@ from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.merge import deep_merge
 from aim_ray.engine.llm_config import choose_recipe, llm_config_dict
 from aim_ray.engine.models import resolve_model_source
-from aim_ray.mcp.context import ContextService
-from aim_ray.mcp.tools import ToolService
+from aim_ray.mcp.context.service import ContextService
+from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.gateway import build_gateway
 
 logger = logging.getLogger(__name__)

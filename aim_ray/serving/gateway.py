@@ -29,7 +29,14 @@ from vllm.exceptions import VLLMClientError
 from aim_ray.config.gateway import AuthSettings, GatewaySettings
 from aim_ray.errors import AimRayError
 from aim_ray.mcp.chat.loop import Finished, MCPChat
-from aim_ray.mcp.protocol import ContextAPI, ToolAPI
+from aim_ray.mcp.protocol import (
+    STATUS_PARTS,
+    ContextAPI,
+    ContextHealth,
+    ToolAPI,
+    ToolsHealth,
+    overall_status,
+)
 from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
 from aim_ray.serving.ray_internals import (
@@ -172,18 +179,20 @@ class Gateway(Ingress):
 
     async def mcp_health(self) -> JSONResponse:
         """Each context provider's and remote MCP server's state; 503 when none works."""
+        context: ContextHealth
+        tools: ToolsHealth
         context, tools = await asyncio.gather(
             self._context.health.remote(), self._tools.health.remote()
         )
         # Unhealthy only when nothing works: tools still run while providers are down.
-        statuses = {context["status"], tools["status"]}
-        status = statuses.pop() if len(statuses) == 1 else "degraded"
+        status = overall_status(
+            up for service in (context.status, tools.status) for up in STATUS_PARTS[service]
+        )
         body = {
             "mcp": {
                 "status": status,
-                "providers": context["providers"],
-                "tools": tools["tools"],
-                "remote_servers": tools["remote_servers"],
+                **context.model_dump(include={"providers"}),
+                **tools.model_dump(include={"tools", "remote_servers"}, exclude_none=True),
             }
         }
         return JSONResponse(status_code=503 if status == "unhealthy" else 200, content=body)

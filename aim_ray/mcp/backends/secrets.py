@@ -1,5 +1,8 @@
 """Secret resolution for MCP providers and tools, and redaction of secret values.
 
+``describe_error`` is how any error is worded for results and health output: one line,
+with every known secret value redacted.
+
 Configuration only ever names a secret (``secret_name`` plus a ``key``); the value is
 looked up at connect time, in this order, and the first hit wins:
 
@@ -111,3 +114,11 @@ def redact(text: str) -> str:
     for value in values:
         text = text.replace(value, REDACTED)
     return text
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line, secret-free description of an error for results and health output."""
+    if isinstance(error, AimRayError):
+        return redact(str(error))
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
