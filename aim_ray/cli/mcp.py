@@ -2,13 +2,13 @@
 
 Owns the commands: ``create-provider``/``create-tool`` build an entry from the options
 (``aim_ray.cli.mcp_options``), check it with the schema and print it or add it to a file
-(``aim_ray.config.edit``); ``list-tools``/``call`` go through the CLI's MCP client
-(``aim_ray.cli.mcp_client``) and print what came back. The MCP SDK and the schema are
-imported when a command runs, so ``aim-ray --help`` stays fast.
-"""
+(``aim_ray.config.edit``); ``list-tools``/``call`` go through the MCP client the tool
+registry also uses (``aim_ray.mcp.tools.remote.connect``) and print what came back. The MCP
+SDK and the schema are imported when a command runs, so ``aim-ray --help`` stays fast."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from aim_ray.cli.mcp_client import all_tools, run_client
 from aim_ray.cli.mcp_options import (
     PROVIDER_OPTIONS,
     TOOL_OPTIONS,
@@ -251,7 +250,7 @@ def list_tools(
     """List the tools of any MCP server (Streamable HTTP)."""
     with user_errors():
         headers = _parse_headers(header or [])
-        tools = run_client(url, headers, timeout, all_tools)
+        tools = _with_session(url, headers, timeout, lambda session: session.list_tools())
     if as_json:
         listed = [
             {"name": t.name, "description": t.description, "inputSchema": t.input_schema}
@@ -294,15 +293,9 @@ def call_tool(
         if not isinstance(arguments, dict):
             raise AimRayError('--args must be a JSON object, e.g. \'{"expression": "2+2"}\'')
         headers = _parse_headers(header or [])
-
-        async def call(client: Any) -> Any:
-            names = [t.name for t in await all_tools(client)]
-            if tool not in names:
-                known = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-                raise AimRayError(f"unknown tool {tool!r} at {url} (it has: {known or 'none'})")
-            return await client.call_tool(tool, arguments, read_timeout_seconds=timeout)
-
-        result = run_client(url, headers, timeout, call)
+        result = _with_session(
+            url, headers, timeout, lambda session: session.call_tool(tool, arguments)
+        )
     if as_json:
         dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
         typer.echo(json.dumps(dumped, indent=2, ensure_ascii=False))
@@ -332,6 +325,21 @@ def _emit_entry(
             f"note: comments in {config} other than the leading ones were not kept", err=True
         )
     typer.echo(f"added {what} to {config} ({added.where}.{section})")
+
+
+def _with_session(url: str, headers: dict[str, str], timeout: float, work: Any) -> Any:
+    """Run ``await work(session)`` in one MCP session (the same client the tool registry
+    uses for remote servers); any failure is one line. The MCP SDK loads only here."""
+    from aim_ray.mcp.tools.remote import MCPTimeoutError, connect
+
+    async def run() -> Any:
+        async with connect(url, headers, timeout_s=timeout) as session:
+            return await work(session)
+
+    try:
+        return asyncio.run(run())
+    except MCPTimeoutError as error:
+        raise AimRayError(f"{error} (--timeout)") from None
 
 
 def _parse_headers(values: list[str]) -> dict[str, str]:

@@ -53,7 +53,7 @@ from aim_ray.config.mcp_tools import (
     ToolConfig,
     VectorSearchToolConfig,
 )
-from aim_ray.errors import AimRayError, dotted_location
+from aim_ray.errors import AimRayError
 from aim_ray.errors import validation_problems as located_problems
 
 # Discriminated unions put the chosen tag in an error's location; users never wrote it.
@@ -215,12 +215,6 @@ def entry_problems(section: Literal["providers", "tools"], entry: Mapping[str, A
     try:
         _entry_adapter(section).validate_python([entry])
     except ValidationError as error:
-        problems = []
-        for item in error.errors(include_url=False):
-            message = item["msg"].removeprefix("Value error, ")
-            # The entry is validated as item 0 of a list; its place is what follows.
-            where = dotted_location(item["loc"], skip_after_index=_TAGS)
-            where = where.removeprefix("[0]").lstrip(".")
-            problems.append(f"{where}: {message}" if where else message)
-        return problems
+        # The entry is validated as item 0 of a list; its place is what follows.
+        return located_problems(error, skip_first=1, skip_after_index=_TAGS)
     return []

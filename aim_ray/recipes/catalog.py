@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from aim_ray.errors import validation_problems
 from aim_ray.recipes.schema import Recipe, RecipeError, Tier
 
 RECIPES_PATH_ENV = "AIM_RAY_RECIPES_PATH"
@@ -134,12 +135,6 @@ def _check_file_name(path: Path, recipe: Recipe) -> None:
 
 
 def _describe(exc: ValidationError) -> str:
-    """Pydantic errors as ``where: what`` pairs, e.g. ``profiles.2.engine_args.dtype: ...``."""
-    # Not errors.validation_problems: profiles are keyed by GPU count, mapping keys that its
-    # list-index wording would write as profiles[2], and a recipe-wide problem has no place.
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+    """Pydantic errors as ``where: what`` pairs, e.g. ``profiles.2.engine_args.dtype: ...``
+    (profiles are keyed by GPU count, so integers read as keys)."""
+    return "; ".join(validation_problems(exc, index_brackets=False))

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
 from aim_ray.config.gateway import AuthSettings, GatewaySettings
-from aim_ray.errors import AimRayError
+from aim_ray.errors import AimRayError, validation_problems
 from aim_ray.mcp.chat.loop import Finished, MCPChat
 from aim_ray.mcp.protocol import (
     STATUS_PARTS,
@@ -232,9 +232,7 @@ async def _client_error_as_openai_error(request: Request, exc: VLLMClientError) 
 async def _validation_error_as_openai_error(
     request: Request, exc: RequestValidationError
 ) -> JSONResponse:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-    )
+    problems = "; ".join(validation_problems(exc, drop={"body"}, index_brackets=False))
     return openai_error(400, f"Invalid request: {problems}", "invalid_request_error")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray.serve.handle import DeploymentHandle
 
-from aim_ray.errors import dotted_location
+from aim_ray.errors import validation_problems
 from aim_ray.mcp.chat.report import ContextReport, UsedItem, bad_request
 from aim_ray.mcp.protocol import ContextAPI, ContextItem, ContextResult
 
@@ -99,11 +99,7 @@ def _parse(field: Any) -> MCPContextRequest:
     try:
         return MCPContextRequest.model_validate(field)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(['mcp_context', dotted_location(e['loc'])]).rstrip('.')}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise bad_request(problems) from None
+        raise bad_request("; ".join(validation_problems(exc, root="mcp_context"))) from None
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
