@@ -48,3 +48,35 @@ render_serve_config(AppArgs(models=[spec]))
 render_rayservice(spec, RayServiceOptions())
 """
     assert imported_after(code, HEAVY) == []
+
+
+def test_the_cli_commands_that_validate_and_render_import_no_engine(tmp_path: Path) -> None:
+    # Through the CLI, as a user runs them: each command must succeed and leave vLLM,
+    # torch and the stores unloaded.
+    out = tmp_path / "rendered.yaml"
+    commands = [
+        ["config", "validate", "serve_configs/local.yaml"],
+        ["recipes", "list"],
+        ["recipes", "show", "Qwen/Qwen3-32B/vllm-mi300x-bf16-latency"],
+        ["recipes", "select", "--model", "Qwen/Qwen3-32B", "--hardware", "MI300X"],
+        ["serve-config", "render", "--model", "Qwen/Qwen3-32B", "--hardware", "MI300X"],
+        [
+            "render",
+            "rayservice",
+            "--model",
+            "Qwen/Qwen3-32B",
+            "--hardware",
+            "MI300X",
+            "-o",
+            str(out),
+        ],
+    ]
+    code = f"""
+from typer.testing import CliRunner
+from aim_ray.cli.main import app
+for args in {commands!r}:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+"""
+    assert imported_after(code, HEAVY) == []
+    assert "kind: RayService" in out.read_text()
