@@ -16,12 +16,12 @@ from ray.serve.llm import LLMConfig
 
 from aim_ray.config.app import ModelSpec, parse_app_args
 from aim_ray.config.mcp import MCPConfig
-from aim_ray.config.merge import deep_merge
 from aim_ray.engine.llm_config import choose_recipe, llm_config_dict
 from aim_ray.engine.models import resolve_model_source
 from aim_ray.mcp.context.service import ContextService
 from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.gateway import build_gateway
+from aim_ray.serving.ray_internals import maybe_apply_llm_deployment_config_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,6 @@ def build_app(args: dict[str, Any]) -> Application:
 
 def build_service(name: str, cls: type, options: dict[str, Any], mcp: MCPConfig) -> Application:
     """One MCP service deployment (no GPU): its config's options over ``SERVICE_DEFAULTS``."""
-    defaults = SERVICE_DEFAULTS
-    if "num_replicas" in options:
-        # Serve refuses num_replicas beside an autoscaling_config.
-        defaults = {k: v for k, v in defaults.items() if k != "autoscaling_config"}
-    return serve.deployment(cls, name=name, **deep_merge(defaults, options)).bind(mcp)
+    # The gateway's options go through the same merge: one rule for every deployment.
+    merged = maybe_apply_llm_deployment_config_defaults(SERVICE_DEFAULTS, options)
+    return serve.deployment(cls, name=name, **merged).bind(mcp)
