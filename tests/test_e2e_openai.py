@@ -51,15 +51,19 @@ def test_completions_endpoint(app):
     assert reply.choices[0].text.strip()
 
 
-def test_named_tool_choice_reaches_vllm(app):
-    reply = app.openai().chat.completions.create(
+def forced_weather_call(app, tool):
+    return app.openai().chat.completions.create(
         model=app.model,
         messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-        tools=[WEATHER_TOOL],
+        tools=[tool],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
         temperature=0,
         max_tokens=60,
     )
+
+
+def test_named_tool_choice_reaches_vllm(app):
+    reply = forced_weather_call(app, WEATHER_TOOL)
     calls = reply.choices[0].message.tool_calls
     assert calls and calls[0].function.name == "get_weather"
     # The gateway holds the arguments to the tool's schema (vLLM alone did not, docs/
@@ -72,14 +76,7 @@ def test_named_tool_choice_reaches_vllm(app):
 def test_named_tool_choice_with_a_closed_schema_gives_exactly_its_keys(app):
     closed = {**WEATHER_TOOL_SCHEMA, "additionalProperties": False}
     tool = {"type": "function", "function": {**WEATHER_TOOL["function"], "parameters": closed}}
-    reply = app.openai().chat.completions.create(
-        model=app.model,
-        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
-        tools=[tool],
-        tool_choice={"type": "function", "function": {"name": "get_weather"}},
-        temperature=0,
-        max_tokens=60,
-    )
+    reply = forced_weather_call(app, tool)
     arguments = json.loads(reply.choices[0].message.tool_calls[0].function.arguments)
     assert arguments.keys() == {"city"}
     assert isinstance(arguments["city"], str)
