@@ -21,10 +21,8 @@ from typing import Any
 
 import yaml
 
+from aim_ray.config import SERVE_IMPORT_PATH
 from aim_ray.errors import AimRayError
-
-# ``aim_ray.deploy.serve_config.IMPORT_PATH`` too; importing that module would load Ray.
-SERVE_IMPORT_PATH = "aim_ray.app:build_app"
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from aim_ray.config import SERVE_IMPORT_PATH
 from aim_ray.config.app import AppArgs, ModelSpec
 from aim_ray.engine.llm_config import choose_recipe
 from aim_ray.errors import AimRayError, dotted_location
 from aim_ray.recipes.selection import Selection
 
-IMPORT_PATH = "aim_ray.app:build_app"
 APP_NAME = "aim-ray"
 
 
@@ -51,7 +51,7 @@ def render_serve_config(
             {
                 "name": name,
                 "route_prefix": route_prefix,
-                "import_path": IMPORT_PATH,
+                "import_path": SERVE_IMPORT_PATH,
                 "args": args.model_dump(mode="json", exclude_defaults=True),
             }
         ],
@@ -100,7 +100,7 @@ def validate_serve_config(path: Path) -> list[Problem]:
         return _located(exc, (), node)
     problems: list[Problem] = []
     for index, app in enumerate(data.get("applications", [])):
-        if app.get("import_path") == IMPORT_PATH:
+        if app.get("import_path") == SERVE_IMPORT_PATH:
             prefix = ("applications", index, "args")
             problems += _check_app_args(app.get("args") or {}, prefix, node)
     return problems
