@@ -48,8 +48,8 @@ async def _drop(pg: PgServer) -> None:
         await connection.close()
 
 
-def superuser_pg(pg: PgServer) -> PgServer:
-    if not asyncio.run(_superuser(pg)):
+async def require_superuser(pg: PgServer) -> PgServer:
+    if not await _superuser(pg):
         pytest.skip("the test PostgreSQL login is not a superuser")
     return pg
 
@@ -57,6 +57,7 @@ def superuser_pg(pg: PgServer) -> PgServer:
 @pytest.fixture(scope="module")
 def reader_role(postgres: PgServer) -> Iterator[str]:  # noqa: F811
     """The restricted role's name, created for the module and dropped after it."""
-    asyncio.run(_create(superuser_pg(postgres)))
+    asyncio.run(require_superuser(postgres))
+    asyncio.run(_create(postgres))
     yield reader_name(postgres)
     asyncio.run(_drop(postgres))
