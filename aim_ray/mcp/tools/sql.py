@@ -62,16 +62,17 @@ class SqlQueryTool(Tool):
         self._role_checked = True
 
     async def run(self, args: SqlQueryArguments) -> ToolOutput:
-        try:
-            statement = check_read_only_sql(args.query)
-        except SqlRefused as error:
-            raise ToolError(str(error)) from None
         async with self._pool.connection() as conn:
             try:
+                # A tool that is down refuses every call the same way, whatever the SQL.
                 if not self._role_checked:
                     await self._check_role(conn)
                 if self._refusal is not None:
                     raise ToolError(self._refusal)
+                try:
+                    statement = check_read_only_sql(args.query)
+                except SqlRefused as error:
+                    raise ToolError(str(error)) from None
                 async with conn.transaction(readonly=True):
                     if self._settings.set_role is not None:
                         await conn.execute(
