@@ -150,9 +150,10 @@ def mcp_section(services: MCPServices) -> dict:
                 "name": "sql_query",
                 "config": {"provider": "docs_db", "max_rows": 50, "allow_privileged_role": True},
             },
-            {"name": "sql_superuser", "config": {"provider": "docs_db"}},
+            {"name": "sql_superuser", "type": "sql_query", "config": {"provider": "docs_db"}},
             {
                 "name": "sql_reader",
+                "type": "sql_query",
                 "config": {"connection": {**pg.connection(), "user": reader_name(pg)}},
             },
             {"name": "vector_search", "timeout_s": 30, "config": {"provider": "vectors"}},
