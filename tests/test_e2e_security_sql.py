@@ -47,7 +47,7 @@ def forced_chat(app, tool: str, question: str) -> dict:
     response = app.openai().chat.completions.create(
         model=app.model,
         temperature=0,
-        max_tokens=60,
+        max_tokens=300,
         messages=[{"role": "user", "content": question}],
         tools=[{"type": "function", "function": {"name": tool}}],
         tool_choice={"type": "function", "function": {"name": tool}},
@@ -66,7 +66,7 @@ async def test_a_superuser_tool_without_the_flag_is_down_and_refuses(app):
 
 
 def test_chat_with_the_down_tool_gets_the_refusal(app):
-    body = forced_chat(app, "sql_superuser", "How many documents are there?")
+    body = forced_chat(app, "sql_superuser", "Run the SQL query: SELECT 1")
     [tool_call] = body["mcp"]["tool_calls"]
     assert tool_call["name"] == "sql_superuser"
     assert tool_call["status"] == "error"
