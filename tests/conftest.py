@@ -31,6 +31,7 @@ from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture belo
     postgres,
     remote_mcp_server,
 )
+from sql_roles import reader_name
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "serve_configs" / "local.yaml"
@@ -143,7 +144,18 @@ def mcp_section(services: MCPServices) -> dict:
         "tools": [
             {"name": "calculator", "rate_limit": {"requests": 1000, "window": "1m"}},
             {"name": "file_reader", "config": {"allowedPaths": [str(services.docs)]}},
-            {"name": "sql_query", "config": {"provider": "docs_db", "max_rows": 50}},
+            # The test login is a superuser: sql_query accepts it, sql_superuser stays down,
+            # sql_reader logs in as a SELECT-only role (tests/sql_roles.py creates it).
+            {
+                "name": "sql_query",
+                "config": {"provider": "docs_db", "max_rows": 50, "allow_privileged_role": True},
+            },
+            {"name": "sql_superuser", "type": "sql_query", "config": {"provider": "docs_db"}},
+            {
+                "name": "sql_reader",
+                "type": "sql_query",
+                "config": {"connection": {**pg.connection(), "user": reader_name(pg)}},
+            },
             {"name": "vector_search", "timeout_s": 30, "config": {"provider": "vectors"}},
             {"name": "web_fetch", "config": loopback},
             {

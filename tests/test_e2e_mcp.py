@@ -25,6 +25,8 @@ EXPECTED_TOOLS = {
     "calculator",
     "file_reader",
     "sql_query",
+    "sql_superuser",
+    "sql_reader",
     "vector_search",
     "web_fetch",
     "web_search",

@@ -17,6 +17,7 @@ from mcp_fixtures import (  # noqa: F401
     remote_mcp_app,
     remote_mcp_server,
 )
+from sql_roles import reader_role, require_superuser  # noqa: F401
 
 from aim_ray.config import mcp_tools as mcp_config
 from aim_ray.config.mcp import MCPConfig
@@ -257,15 +258,23 @@ async def test_file_reader_absolute_path_outside(reader, tmp_path):
 # -- sql_query ------------------------------------------------------------------------------
 
 
-def sql_tool(pg, **settings) -> ToolService:
+def sql_tool(pg, user: str | None = None, **settings) -> ToolService:
+    connection = {**pg.connection(), **({"user": user} if user else {})}
     providers = [
         {
             "name": "db",
             "type": "postgresql",
-            "config": {**pg.connection(), "table": f"{pg.schema}.docs", "columns": ["body"]},
+            "config": {**connection, "table": f"{pg.schema}.docs", "columns": ["body"]},
         }
     ]
-    config = {"provider": "db", "max_rows": 10, "statement_timeout_ms": 300, **settings}
+    # The test login is a superuser: the tests of the role check turn the flag off.
+    config = {
+        "provider": "db",
+        "max_rows": 10,
+        "statement_timeout_ms": 300,
+        "allow_privileged_role": user is None,
+        **settings,
+    }
     return tools({"name": "sql_query", "timeout_s": 10, "config": config}, providers=providers)
 
 
@@ -292,13 +301,15 @@ async def test_sql_row_cap(postgres):  # noqa: F811
     result = await call(service, "sql_query", {"query": f"SELECT n FROM {postgres.schema}.numbers"})
     assert result.structured["row_count"] == 10 and result.structured["truncated"]
     assert len(result.structured["rows"]) == 10
+    assert "more than max_rows=10 rows" in result.content
     await service.close()
 
 
 @pytest.mark.postgres
 async def test_sql_statement_timeout(postgres):  # noqa: F811
     service = sql_tool(postgres)
-    result = await call(service, "sql_query", {"query": "SELECT pg_sleep(5)"})
+    query = "SELECT count(*) FROM generate_series(1, 1000000000)"
+    result = await call(service, "sql_query", {"query": query})
     assert result.status == "error"
     assert "canceling statement due to statement timeout" in result.content
     assert result.latency_ms < 3000
@@ -309,17 +320,21 @@ async def test_sql_statement_timeout(postgres):  # noqa: F811
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("INSERT INTO {s}.docs VALUES (9, 'x', 'y')", "only read-only queries are allowed"),
-        ("DROP TABLE {s}.docs", "only read-only queries are allowed"),
-        ("  -- comment\n DELETE FROM {s}.docs", "only read-only queries are allowed"),
+        ("INSERT INTO {s}.docs VALUES (9, 'x', 'y')", "is allowed, not INSERT"),
+        ("DROP TABLE {s}.docs", "is allowed, not DROP"),
+        ("  -- comment\n DELETE FROM {s}.docs", "is allowed, not DELETE"),
         (
             "WITH gone AS (DELETE FROM {s}.docs RETURNING *) SELECT * FROM gone",
-            "in a read-only transaction",
+            "data-modifying statements are not allowed (DELETE)",
         ),
-        ("SELECT * INTO {s}.copy FROM {s}.docs", "cannot execute SELECT INTO in a read-only"),
-        ("SELECT 1; DROP TABLE {s}.docs", "cannot insert multiple commands into a prepared"),
-        ("SELECT 1; SELECT 2", "cannot insert multiple commands into a prepared statement"),
-        ("SELECT nextval('x')", 'relation "x" does not exist'),
+        ("SELECT * INTO {s}.copy FROM {s}.docs", "SELECT INTO is not allowed"),
+        ("SELECT 1; DROP TABLE {s}.docs", "got 2 statements"),
+        ("SELECT 1; SELECT 2", "got 2 statements"),
+        ("SELECT nextval('x')", "function nextval() is not allowed"),
+        ("SELECT pg_sleep(5)", "function pg_sleep() is not allowed"),
+        ("SELECT pg_read_file('/etc/passwd')", "function pg_read_file() is not allowed"),
+        ("SELECT * FROM pg_authid", "reading pg_authid is not allowed"),
+        ("SELECT * FROM {s}.docs FOR UPDATE", "locking clauses"),
         ("SELECT * FROM missing_table", 'relation "missing_table" does not exist'),
     ],
 )
@@ -339,6 +354,90 @@ async def test_sql_tool_health(postgres):  # noqa: F811
     service = sql_tool(postgres)
     health = (await service.health()).model_dump(exclude_none=True)
     assert health["status"] == "healthy" and health["tools"]["sql_query"]["status"] == "up"
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_superuser_without_the_flag_is_down_and_refuses(postgres):  # noqa: F811
+    service = sql_tool(await require_superuser(postgres), allow_privileged_role=False)
+    result = await call(service, "sql_query", {"query": "SELECT 1"})
+    assert result.status == "error"
+    assert f"sql_query is disabled: role '{postgres.user}' is a superuser" in result.content
+    assert "allow_privileged_role: true" in result.content
+    health = (await service.health()).model_dump(exclude_none=True)
+    assert health["status"] == "unhealthy"
+    assert health["tools"]["sql_query"]["status"] == "down"
+    assert "is a superuser" in health["tools"]["sql_query"]["detail"]
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_member_of_a_server_files_role_is_refused(postgres, reader_role):  # noqa: F811
+    connection = await postgres.connect()
+    await connection.execute(f"GRANT pg_read_server_files TO {reader_role}")
+    try:
+        service = sql_tool(postgres, user=reader_role)
+        result = await call(service, "sql_query", {"query": "SELECT 1"})
+    finally:
+        await connection.execute(f"REVOKE pg_read_server_files FROM {reader_role}")
+        await connection.close()
+    assert result.status == "error"
+    assert f"role '{reader_role}' is a member of pg_read_server_files" in result.content
+    # Revoked: the next health check sees it and the tool is up again, without a restart.
+    health = (await service.health()).model_dump(exclude_none=True)
+    assert health["tools"]["sql_query"]["status"] == "up"
+    assert (await call(service, "sql_query", {"query": "SELECT 1"})).status == "ok"
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_restricted_role_runs_ordinary_queries(postgres, reader_role):  # noqa: F811
+    service = sql_tool(postgres, user=reader_role)
+    query = f"SELECT current_user AS who, count(*) AS n FROM {postgres.schema}.docs"
+    result = await call(service, "sql_query", {"query": query})
+    assert result.status == "ok", result.content
+    assert result.structured["rows"] == [[reader_role, 4]]
+    health = (await service.health()).model_dump(exclude_none=True)
+    assert health["tools"]["sql_query"]["status"] == "up"
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_set_role_runs_each_query_as_that_role(postgres, reader_role):  # noqa: F811
+    # A superuser login, but queries run as the reader: the check and the query agree.
+    service = sql_tool(postgres, set_role=reader_role, allow_privileged_role=False)
+    result = await call(service, "sql_query", {"query": "SELECT current_user, session_user"})
+    assert result.status == "ok", result.content
+    assert result.structured["rows"] == [[reader_role, postgres.user]]
+    denied = await call(service, "sql_query", {"query": "SELECT * FROM pg_stat_file('/')"})
+    assert denied.status == "error"
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_huge_cell_comes_back_cut_and_small(postgres):  # noqa: F811
+    service = sql_tool(postgres, max_cell_bytes=1000, statement_timeout_ms=10_000)
+    query = "SELECT 1 AS n, repeat('x', 100000000) AS big, decode(repeat('ab', 5000), 'hex') AS raw"
+    result = await call(service, "sql_query", {"query": query})
+    assert result.status == "ok", result.content[:200]
+    body = result.structured
+    assert body["truncated"] and "2 cell(s) cut to max_cell_bytes=1000" in body["notice"]
+    n, big, raw = body["rows"][0]
+    assert n == 1 and big == "x" * 1000 and len(raw) <= 1000
+    assert len(result.content) < 4000
+    await service.close()
+
+
+@pytest.mark.postgres
+async def test_sql_result_bytes_are_capped(postgres):  # noqa: F811
+    service = sql_tool(postgres, max_rows=10_000, max_result_bytes=2048, max_cell_bytes=512)
+    query = "SELECT n, repeat('y', 100) AS pad FROM generate_series(1, 5000) AS n"
+    result = await call(service, "sql_query", {"query": query})
+    body = result.structured
+    assert body["truncated"] and "result larger than max_result_bytes=2048" in body["notice"]
+    assert 0 < body["row_count"] < 30
+    assert body["rows"][0] == [1, "y" * 100]
+    assert len(json.dumps(body["rows"])) <= 2048
     await service.close()
 
 

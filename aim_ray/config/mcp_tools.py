@@ -28,6 +28,8 @@ from aim_ray.config.mcp_providers import ChromaSettings, PostgresConnection
 # MCP tool names; "__" is reserved as the separator of remote tools' prefixed names.
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 REMOTE_SEPARATOR = "__"
+# A PostgreSQL role name for SET ROLE: a plain identifier, quoted when used.
+ROLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
 
 class RateLimit(MCPModel):
@@ -95,17 +97,30 @@ class FileReaderToolConfig(_ToolBase):
 
 
 class SqlQuerySettings(MCPModel):
-    """``provider`` (a postgresql provider's name) or an inline ``connection``."""
+    """``provider`` (a postgresql provider's name) or an inline ``connection``.
+
+    The role queries run as (``set_role``, else the login role) is checked when the tool
+    first connects and on every health check, not here: validating a config never connects.
+    A superuser, or a member of ``pg_read_server_files``, ``pg_write_server_files``,
+    ``pg_execute_server_program`` or ``pg_signal_backend``, keeps the tool down unless
+    ``allow_privileged_role`` is true.
+    """
 
     provider: str | None = None
     connection: PostgresConnection | None = None
     statement_timeout_ms: int = Field(5000, ge=1, le=600_000)
     max_rows: int = Field(100, ge=1, le=10_000)
+    max_result_bytes: int = Field(MiB, ge=1024, le=64 * MiB)
+    max_cell_bytes: int = Field(64 * 1024, ge=16, le=16 * MiB)
+    allow_privileged_role: bool = False
+    set_role: str | None = Field(None, pattern=ROLE_PATTERN)
 
     @model_validator(mode="after")
     def _one_source(self) -> SqlQuerySettings:
         if (self.provider is None) == (self.connection is None):
             raise ValueError("set exactly one of `provider` or `connection`")
+        if self.max_cell_bytes > self.max_result_bytes:
+            raise ValueError("max_cell_bytes must not exceed max_result_bytes")
         return self
 
 

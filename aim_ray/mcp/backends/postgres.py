@@ -3,7 +3,8 @@
 ``PostgresPool`` is a lazily created asyncpg pool whose password is resolved from a named
 secret at connect time; ``pg_errors`` turns driver and network failures into a
 ``DatabaseError`` with a secret-free message; ``quote_identifier`` quotes a configured
-(already pattern-checked) table or column name.
+(already pattern-checked) table, column or role name; ``role_privileges`` says whether a
+role can reach the server's files or other sessions.
 """
 
 from __future__ import annotations
@@ -89,3 +90,35 @@ async def pg_errors(what: str) -> AsyncIterator[None]:
 def quote_identifier(name: str) -> str:
     # Names are checked against IDENTIFIER_PATTERN in the config, so quoting is all we need.
     return ".".join(f'"{part}"' for part in name.split("."))
+
+
+# Predefined roles that reach the server's files, programs or other sessions.
+PRIVILEGED_ROLES = (
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+    "pg_signal_backend",
+)
+_PRIVILEGES_QUERY = """
+SELECT r.rolname, r.rolsuper,
+       ARRAY(SELECT g FROM unnest($1::text[]) AS g
+             WHERE to_regrole(g) IS NOT NULL AND pg_has_role(current_user, g, 'MEMBER'))
+FROM pg_roles AS r WHERE r.rolname = current_user
+"""
+
+
+async def role_privileges(conn: asyncpg.Connection, set_role: str | None = None) -> str | None:
+    """Why the role queries run as (``set_role``, else the login role) is privileged, or None.
+
+    A superuser, or a member of a role in ``PRIVILEGED_ROLES``, reads and writes server files
+    or signals other backends even inside a READ ONLY transaction.
+    """
+    async with conn.transaction(readonly=True):
+        if set_role is not None:
+            await conn.execute(f"SET LOCAL ROLE {quote_identifier(set_role)}")
+        name, superuser, memberships = await conn.fetchrow(_PRIVILEGES_QUERY, PRIVILEGED_ROLES)
+    if superuser:
+        return f"role {name!r} is a superuser"
+    if memberships:
+        return f"role {name!r} is a member of {', '.join(memberships)}"
+    return None

@@ -53,7 +53,7 @@ class FileReaderArguments(_Arguments):
 
 class SqlQueryArguments(_Arguments):
     query: str = Field(
-        description="One read-only SQL statement (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN).",
+        description="One read-only SQL statement (SELECT, WITH, VALUES, TABLE, EXPLAIN).",
         min_length=1,
         max_length=10_000,
     )
