@@ -18,7 +18,9 @@ from mcp_fixtures import (  # noqa: F401
 
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
+from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.files import PathRefusedError, read_under_roots
+from aim_ray.mcp.backends.secrets import describe_error
 from aim_ray.mcp.context.chroma import ChromaProvider
 from aim_ray.mcp.context.service import ContextService, ResourceNotFoundError
 
@@ -133,9 +135,8 @@ async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_pos
     ctx = service([down_postgres, files_provider(docs_dir)], retrieval_strategy="keyword")
     result = await ctx.retrieve(None, "kitten", 3)
     down, files = result.providers
-    assert (
-        down.status == "error" and "cannot connect to postgresql://postgres@127.0.0.1" in down.error
-    )
+    # The DSN is named without its user.
+    assert down.status == "error" and "cannot connect to postgresql://127.0.0.1:" in down.error
     assert files.status == "ok" and result.items
     health = (await ctx.health()).model_dump()
     assert health["status"] == "degraded"
@@ -143,6 +144,7 @@ async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_pos
     assert health["providers"]["files"]["status"] == "up"
     everything = json.dumps(health) + result.model_dump_json()
     assert SECRET not in everything
+    assert "postgres@" not in everything
     await ctx.close()
 
 
@@ -497,3 +499,42 @@ async def test_resources(docs_dir):
 
 async def test_no_providers_is_healthy():
     assert (await service([]).health()).model_dump() == {"status": "healthy", "providers": {}}
+
+
+# -- error and health wording ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            AimRayError("cannot connect to postgresql://admin:pw@db:5432/app: refused"),
+            "cannot connect to postgresql://db:5432/app: refused",
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory", "/srv/data/docs/a.md"),
+            "FileNotFoundError: No such file or directory",
+        ),
+        (ValueError("cannot read '/srv/data/docs' now"), "ValueError: cannot read '<path>' now"),
+        (AimRayError("GET http://h:8/api/search failed"), "GET http://h:8/api/search failed"),
+    ],
+)
+def test_describe_error_drops_dsn_users_and_host_paths(error, expected):
+    assert describe_error(error) == expected
+
+
+async def test_postgres_health_detail_names_no_user(postgres):  # noqa: F811
+    ctx = service(
+        [
+            {
+                "name": "db",
+                "type": "postgresql",
+                "config": {**postgres.connection(), "table": "docs", "columns": ["body"]},
+            }
+        ]
+    )
+    health = (await ctx.health()).providers["db"]
+    assert health.status == "up"
+    assert health.detail == f"database {postgres.database!r} at {postgres.host}:{postgres.port}"
+    assert "@" not in health.detail
+    await ctx.close()
