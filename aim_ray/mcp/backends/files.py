@@ -91,7 +91,6 @@ def _open_beneath(root: str, parts: list[str]) -> int:
         dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise _NotHere from None
-    part = parts[0]
     try:
         for part in parts[:-1]:
             next_fd = os.open(part, _DIR_FLAGS, dir_fd=dir_fd)
