@@ -157,7 +157,8 @@ def mcp_section(services: MCPServices) -> dict:
                 "config": {"connection": {**pg.connection(), "user": reader_name(pg)}},
             },
             {"name": "vector_search", "timeout_s": 30, "config": {"provider": "vectors"}},
-            {"name": "web_fetch", "config": loopback},
+            # One network, not allow_private: the guard still judges everything else.
+            {"name": "web_fetch", "config": {"allow_networks": ["127.0.0.1/32"]}},
             {
                 "name": "web_search",
                 "config": {"endpoint": f"{services.http.url}/searx", **loopback},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 from mcp_fixtures import (  # noqa: F401
@@ -17,7 +18,9 @@ from mcp_fixtures import (  # noqa: F401
 
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
-from aim_ray.mcp.backends.files import PathRefusedError, read_text_file, resolve_under_roots
+from aim_ray.errors import AimRayError
+from aim_ray.mcp.backends.files import PathRefusedError, read_under_roots
+from aim_ray.mcp.backends.secrets import describe_error
 from aim_ray.mcp.context.chroma import ChromaProvider
 from aim_ray.mcp.context.service import ContextService, ResourceNotFoundError
 
@@ -132,9 +135,8 @@ async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_pos
     ctx = service([down_postgres, files_provider(docs_dir)], retrieval_strategy="keyword")
     result = await ctx.retrieve(None, "kitten", 3)
     down, files = result.providers
-    assert (
-        down.status == "error" and "cannot connect to postgresql://postgres@127.0.0.1" in down.error
-    )
+    # The DSN is named without its user.
+    assert down.status == "error" and "cannot connect to postgresql://127.0.0.1:" in down.error
     assert files.status == "ok" and result.items
     health = (await ctx.health()).model_dump()
     assert health["status"] == "degraded"
@@ -142,6 +144,7 @@ async def test_down_postgres_degrades_health_and_never_shows_the_secret(down_pos
     assert health["providers"]["files"]["status"] == "up"
     everything = json.dumps(health) + result.model_dump_json()
     assert SECRET not in everything
+    assert "postgres@" not in everything
     await ctx.close()
 
 
@@ -272,36 +275,154 @@ async def test_rest_provider_wrong_token(http_server, monkeypatch):  # noqa: F81
 async def test_filesystem_keyword_search_skips_escapes_and_binaries(docs_dir):
     ctx = service([files_provider(docs_dir)], retrieval_strategy="round_robin")
     result = await ctx.retrieve(["files"], "kitten", 10)
-    paths = sorted(os.path.relpath(i.id, docs_dir) for i in result.items)
-    assert paths == ["cats.md", os.path.join("sub", "notes.txt")]
-    assert result.items[0].id.endswith("notes.txt")  # two mentions rank above one
+    # Named by the root's own name and the path inside it, never by host path.
+    assert sorted(i.id for i in result.items) == ["docs/cats.md", "docs/sub/notes.txt"]
+    assert result.items[0].id == "docs/sub/notes.txt"  # two mentions rank above one
+    assert str(docs_dir) not in result.model_dump_json()
 
 
-def test_resolve_under_roots(docs_dir, tmp_path):
+async def test_filesystem_skips_a_symlinked_directory(docs_dir, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "leak.md").write_text("kitten secrets in a linked directory")
+    (docs_dir / "linked").symlink_to(outside, target_is_directory=True)
+    ctx = service([files_provider(docs_dir)], retrieval_strategy="round_robin")
+    result = await ctx.retrieve(["files"], "secrets", 10)
+    assert result.items == []
+
+
+async def test_filesystem_health_names_no_host_path(tmp_path):
+    ctx = service([files_provider(tmp_path / "gone")])
+    health = (await ctx.health()).providers["files"]
+    assert health.status == "down"
+    assert health.detail == "1 of 1 root(s) not readable: gone"
+    assert str(tmp_path) not in health.detail
+
+
+def test_read_under_roots(docs_dir, tmp_path):
     roots = [str(docs_dir)]
-    assert resolve_under_roots("cats.md", roots) == (docs_dir / "cats.md").resolve()
-    assert resolve_under_roots(str(docs_dir / "sub/notes.txt"), roots).name == "notes.txt"
+    assert read_under_roots("cats.md", roots, 1000).path == "docs/cats.md"
+    assert read_under_roots(str(docs_dir / "sub/notes.txt"), roots, 1000).text.startswith(
+        "Kitten care"
+    )
+    (docs_dir / "sub" / "inner.md").symlink_to(docs_dir / "cats.md")
     for bad, message in [
         ("../outside.md", "'..' is not allowed"),
         ("sub/../../outside.md", "'..' is not allowed"),
         (str(tmp_path / "outside.md"), "outside the allowed directories"),
         ("/etc/passwd", "outside the allowed directories"),
-        ("escape.md", "outside the allowed directories"),
+        ("escape.md", "symlinks are not followed"),
+        ("sub/inner.md", "symlinks are not followed"),  # inside, but still a symlink
         ("missing.md", "not found"),
+        ("cats.md/x", "not found"),
         ("sub", "not a regular file"),
+        ("", "empty or invalid path"),
     ]:
-        with pytest.raises(PathRefusedError, match=message):
-            resolve_under_roots(bad, roots)
+        with pytest.raises(PathRefusedError, match=message) as refused:
+            read_under_roots(bad, roots, 1000)
+        assert str(docs_dir) not in str(refused.value) or bad.startswith(str(docs_dir))
 
 
-def test_read_text_file_limits(docs_dir):
+def test_read_under_roots_limits(docs_dir):
+    roots = [str(docs_dir)]
     with pytest.raises(PathRefusedError, match="binary"):
-        read_text_file(docs_dir / "image.md", 1000)
+        read_under_roots("image.md", roots, 1000)
     with pytest.raises(PathRefusedError, match="over the 10 limit"):
-        read_text_file(docs_dir / "cats.md", 10)
+        read_under_roots("cats.md", roots, 10)
     (docs_dir / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(PathRefusedError, match="not UTF-8"):
-        read_text_file(docs_dir / "latin1.txt", 1000)
+        read_under_roots("latin1.txt", roots, 1000)
+    os.mkfifo(docs_dir / "pipe.md")
+    with pytest.raises(PathRefusedError, match="not a regular file"):
+        read_under_roots("pipe.md", roots, 1000)
+
+
+def test_a_directory_swapped_for_a_symlink_never_leaks(tmp_path):
+    """The attack run's race: ``a`` flips between a real directory and a symlink to a
+    directory outside the root while files under ``a/`` are read. Checking the path and
+    then opening it by name leaked the outside file; opening beneath the root's descriptor
+    never can."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "real").mkdir(parents=True)
+    outside.mkdir()
+    (root / "real" / "f.txt").write_text("inside")
+    (outside / "f.txt").write_text("OUTSIDE-SECRET")
+    link, real, parked = root / "a", root / "real", root / "parked"
+    real.rename(link)
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            link.rename(parked)
+            link.symlink_to(outside, target_is_directory=True)
+            link.unlink()
+            parked.rename(link)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    outcomes: list[str] = []
+    try:
+        for _ in range(300):
+            try:
+                outcomes.append(read_under_roots("a/f.txt", [str(root)], 1000).text)
+            except PathRefusedError as refused:
+                outcomes.append(str(refused))
+    finally:
+        stop.set()
+        swapper.join()
+    assert not any("OUTSIDE-SECRET" in outcome for outcome in outcomes)
+    assert "inside" in outcomes  # the directory was there between swaps
+
+
+def test_a_swap_at_the_moment_of_opening_is_refused(tmp_path, monkeypatch):
+    """The race made deterministic: the directory becomes a symlink to outside the root
+    right when the first open is made, i.e. after any check on the path string."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "f.txt").write_text("inside")
+    (outside / "f.txt").write_text("OUTSIDE-SECRET")
+    real_open = os.open
+    swapped: list[bool] = []
+
+    def open_after_a_swap(*args, **kwargs):
+        if not swapped:
+            (root / "a").rename(root / "parked")
+            (root / "a").symlink_to(outside, target_is_directory=True)
+            swapped.append(True)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_after_a_swap)
+    with pytest.raises(PathRefusedError, match="symlinks are not followed"):
+        read_under_roots("a/f.txt", [str(root)], 1000)
+    assert swapped
+
+
+async def test_filesystem_provider_race_never_leaks(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "f.md").write_text("kitten inside")
+    (outside / "f.md").write_text("kitten OUTSIDE-SECRET")
+    link, parked = root / "a", root / "parked"
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            link.rename(parked)
+            link.symlink_to(outside, target_is_directory=True)
+            link.unlink()
+            parked.rename(link)
+
+    ctx = service([files_provider(root)], cache={"enabled": False})
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        results = [await ctx.retrieve(["files"], "kitten", 5) for _ in range(100)]
+    finally:
+        stop.set()
+        swapper.join()
+    assert not any("OUTSIDE-SECRET" in result.model_dump_json() for result in results)
 
 
 # -- the service --------------------------------------------------------------------------
@@ -378,3 +499,42 @@ async def test_resources(docs_dir):
 
 async def test_no_providers_is_healthy():
     assert (await service([]).health()).model_dump() == {"status": "healthy", "providers": {}}
+
+
+# -- error and health wording ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            AimRayError("cannot connect to postgresql://admin:pw@db:5432/app: refused"),
+            "cannot connect to postgresql://db:5432/app: refused",
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory", "/srv/data/docs/a.md"),
+            "FileNotFoundError: No such file or directory",
+        ),
+        (ValueError("cannot read '/srv/data/docs' now"), "ValueError: cannot read '<path>' now"),
+        (AimRayError("GET http://h:8/api/search failed"), "GET http://h:8/api/search failed"),
+    ],
+)
+def test_describe_error_drops_dsn_users_and_host_paths(error, expected):
+    assert describe_error(error) == expected
+
+
+async def test_postgres_health_detail_names_no_user(postgres):  # noqa: F811
+    ctx = service(
+        [
+            {
+                "name": "db",
+                "type": "postgresql",
+                "config": {**postgres.connection(), "table": "docs", "columns": ["body"]},
+            }
+        ]
+    )
+    health = (await ctx.health()).providers["db"]
+    assert health.status == "up"
+    assert health.detail == f"database {postgres.database!r} at {postgres.host}:{postgres.port}"
+    assert "@" not in health.detail
+    await ctx.close()

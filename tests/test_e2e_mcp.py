@@ -90,7 +90,6 @@ async def test_vector_search_ranks_by_meaning(app):
 @pytest.mark.parametrize(
     ("name", "arguments", "needle"),
     [
-        ("no_such_tool", {}, "unknown tool"),
         ("calculator", {"expr": "1"}, "invalid arguments"),
         ("calculator", {"expression": "__import__('os')"}, "invalid arguments"),
         ("file_reader", {"path": "../../etc/passwd"}, ""),

@@ -49,6 +49,16 @@ LOOPBACK_ONLY = URLPolicy(allow_networks=(ipaddress.ip_network("127.0.0.1/32"),)
         "2002:7f00:1::",
         "64:ff9b::a00:1",
         "2001:db8::1",
+        # IPv6 forms that embed a non-public IPv4 address are judged by that address.
+        "::127.0.0.1",
+        "::10.0.0.1",
+        "::169.254.169.254",
+        "::ffff:0:127.0.0.1",
+        "::ffff:192.168.0.1",
+        "2002:a9fe:a9fe::1",
+        "64:ff9b::127.0.0.1",
+        "64:ff9b::169.254.169.254",
+        "64:ff9b:1::7f00:1",
     ],
 )
 def test_non_public_addresses_are_refused(address):
@@ -58,7 +68,16 @@ def test_non_public_addresses_are_refused(address):
 
 
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "::8.8.8.8",
+        "2002:808:808::1",
+        "64:ff9b::8.8.8.8",
+    ],
 )
 def test_public_addresses_pass(address):
     check_address(address, URLPolicy())

@@ -217,11 +217,13 @@ def reader(tmp_path) -> ToolService:
 
 @pytest.mark.parametrize(
     ("path", "content"),
-    [("hello.txt", "hello world"), ("sub/deep.md", "# deep"), ("inner-link.txt", "hello world")],
+    [("hello.txt", "hello world"), ("sub/deep.md", "# deep"), ("./sub/deep.md", "# deep")],
 )
 async def test_file_reader_reads_inside_the_roots(reader, path, content):
     result = await call(reader, "file_reader", {"path": path})
     assert (result.status, result.content) == ("ok", content)
+    # The root's own name and the path inside it: no host path goes back to the client.
+    assert result.structured["path"] == "data/" + path.removeprefix("./")
 
 
 async def test_file_reader_absolute_path_inside(reader, tmp_path):
@@ -237,6 +239,7 @@ async def test_file_reader_absolute_path_inside(reader, tmp_path):
         ("/etc/passwd", "outside the allowed directories"),
         ("link.txt", "outside the allowed directories"),
         ("linkdir/secret.txt", "outside the allowed directories"),
+        ("inner-link.txt", "symlinks are not followed"),  # inside, but still a symlink
         ("big.txt", "2000 bytes, over the 1000 limit"),
         ("blob.bin", "binary file"),
         ("latin1.txt", "not UTF-8 text"),

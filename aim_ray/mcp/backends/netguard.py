@@ -90,11 +90,22 @@ class FetchedResponse(BaseModel):
             return self.body.decode("utf-8", errors="replace")
 
 
+# Prefixes whose last 32 bits are an IPv4 address a packet may end up at: IPv4-compatible
+# (::a.b.c.d, deprecated but still routed by some stacks), IPv4-translated
+# (::ffff:0:a.b.c.d) and NAT64, well-known and local-use. Mapped and 6to4 addresses have
+# their own accessors in ``ipaddress``.
+_EMBEDDING_NETWORKS = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     embedded = [ip.ipv4_mapped, ip.sixtofour]
     if ip.teredo:
         embedded += list(ip.teredo)
-    if ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64
+    # :: and ::1 are judged as IPv6 (unspecified, loopback), not as 0.0.0.0 and 0.0.0.1.
+    if any(ip in net for net in _EMBEDDING_NETWORKS) and int(ip) > 1:
         embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return [v4 for v4 in embedded if v4 is not None]
 

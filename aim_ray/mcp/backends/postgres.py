@@ -35,7 +35,8 @@ class PostgresPool:
     @property
     def where(self) -> str:
         c = self._connection
-        return f"postgresql://{c.user}@{c.host}:{c.port}/{c.database}"
+        # No user: this text reaches errors and /mcp/health.
+        return f"postgresql://{c.host}:{c.port}/{c.database}"
 
     async def get(self) -> asyncpg.Pool:
         async with self._lock:

@@ -1,7 +1,8 @@
 """Secret resolution for MCP providers and tools, and redaction of secret values.
 
 ``describe_error`` is how any error is worded for results and health output: one line,
-with every known secret value redacted.
+with every known secret value redacted, the user part of connection URLs dropped and
+absolute host paths replaced by ``<path>`` (an ``OSError`` loses its filename outright).
 
 Configuration only ever names a secret (``secret_name`` plus a ``key``); the value is
 looked up at connect time, in this order, and the first hit wins:
@@ -41,6 +42,11 @@ REDACTED = "***"
 # Values shorter than this are not redacted: scrubbing "1" or "ab" from messages would
 # mangle them while protecting nothing.
 _MIN_REDACT_LEN = 4
+
+# scheme://user[:password]@ -> scheme:// (a DSN names its user, often its password).
+_URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+# An absolute path standing on its own (not the path part of a URL or of a relative path).
+_HOST_PATH = re.compile(r"(?<![\w:/.~-])/[^\s'\"/:,()]+(?:/[^\s'\"/:,()]*)*")
 
 _known_values: set[str] = set()
 _known_lock = threading.Lock()
@@ -116,9 +122,19 @@ def redact(text: str) -> str:
     return text
 
 
+def scrub(text: str) -> str:
+    """``text`` without connection-URL users and absolute host paths."""
+    return _HOST_PATH.sub("<path>", _URL_USERINFO.sub(r"\1", text))
+
+
 def describe_error(error: BaseException) -> str:
-    """A one-line, secret-free description of an error for results and health output."""
+    """A one-line description of an error for results and health output: no secret, no
+    DSN user, no host path."""
     if isinstance(error, AimRayError):
-        return redact(str(error))
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+        return redact(scrub(str(error)))
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror  # without the filename(s) str(error) would add
+    else:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    name = type(error).__name__
+    return redact(scrub(f"{name}: {text}" if text else name))

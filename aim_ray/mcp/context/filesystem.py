@@ -1,5 +1,11 @@
-"""The ``filesystem`` context provider: keyword search over text files under its roots,
-every file read through ``backends.files`` (root confinement, size cap, no binaries)."""
+"""The ``filesystem`` context provider: keyword search over text files under its roots.
+
+The tree is walked with ``os.fwalk`` (directory descriptors, symlinks never followed) and
+each file is opened relative to its directory's descriptor through ``backends.files``
+(no symlinks, size cap, no binaries), so swapping a directory for a symlink mid-walk
+cannot lead out of a root. Items are named ``<root name>/<path inside it>``, never by
+their host path.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,10 @@ import asyncio
 import math
 import os
 from fnmatch import fnmatch
-from pathlib import Path
+from pathlib import PurePath
 
 from aim_ray.config.mcp_providers import FilesystemSettings
-from aim_ray.mcp.backends.files import PathRefusedError, read_text_file, resolve_under_roots
+from aim_ray.mcp.backends.files import PathRefusedError, display_path, read_text_at
 from aim_ray.mcp.context.base import ContextProvider, ProviderError, terms
 from aim_ray.mcp.protocol import ContextItem
 
@@ -40,32 +46,40 @@ class FilesystemProvider(ContextProvider):
             for p in self._settings.patterns
         )
 
-    def _files(self) -> list[Path]:
-        files: list[Path] = []
-        for root in self._settings.roots:
-            for directory, _, names in os.walk(root, followlinks=False):
+    def _documents(self) -> list[tuple[str, str]]:
+        """(name, text) of every matching text file, at most ``max_files`` of them."""
+        settings = self._settings
+        documents: list[tuple[str, str]] = []
+        seen = 0
+        for root in settings.roots:
+            # The root itself may be a symlink (the operator's choice); nothing below it may.
+            top = os.path.realpath(root)
+            for directory, _, names, dir_fd in os.fwalk(top, follow_symlinks=False):
                 for name in sorted(names):
-                    path = Path(directory) / name
-                    if self._matches(path.relative_to(root).as_posix()):
-                        files.append(path)
-                    if len(files) >= self._settings.max_files:
-                        return files
-        return files
+                    relative = os.path.relpath(os.path.join(directory, name), top)
+                    if not self._matches(PurePath(relative).as_posix()):
+                        continue
+                    seen += 1
+                    shown = display_path(root, relative)
+                    try:
+                        text = read_text_at(dir_fd, name, shown, settings.max_bytes)
+                    except PathRefusedError:
+                        pass  # symlinks, binaries and oversized files are not documents
+                    else:
+                        documents.append((shown, text))
+                    if seen >= settings.max_files:
+                        return documents
+        return documents
 
     def _search(self, query: str, limit: int) -> list[ContextItem]:
         query_terms = terms(query)
         scored: list[tuple[float, str, str]] = []
-        for path in self._files():
-            try:
-                real = resolve_under_roots(str(path.absolute()), self._settings.roots)
-                text = read_text_file(real, self._settings.max_bytes)
-            except PathRefusedError:
-                continue  # symlink escapes, binaries and oversized files are not documents
+        for path, text in self._documents():
             lowered = text.lower()
             hits = sum(lowered.count(t) for t in query_terms)
             if hits:
                 score = hits / math.sqrt(max(len(terms(text)), 1))
-                scored.append((score, str(path), text))
+                scored.append((score, path, text))
         scored.sort(key=lambda entry: entry[0], reverse=True)
         return [
             ContextItem(
@@ -82,7 +96,10 @@ class FilesystemProvider(ContextProvider):
         return await asyncio.to_thread(self._search, query, limit)
 
     async def _probe(self) -> str:
-        missing = [root for root in self._settings.roots if not os.access(root, os.R_OK | os.X_OK)]
+        roots = self._settings.roots
+        missing = [root for root in roots if not os.access(root, os.R_OK | os.X_OK)]
         if missing:
-            raise ProviderError(f"roots not readable: {', '.join(missing)}")
+            # Named as items are (the root's own name), never by host path.
+            names = ", ".join(display_path(root, "") for root in missing)
+            raise ProviderError(f"{len(missing)} of {len(roots)} root(s) not readable: {names}")
         return f"{len(self._settings.roots)} root(s)"

@@ -67,7 +67,9 @@ class PostgresProvider(ContextProvider):
     async def _probe(self) -> str:
         async with self._pool.connection() as conn, pg_errors("health query failed"):
             await conn.fetchval("SELECT 1", timeout=self.timeout_s)
-        return self._pool.where
+        # Where, without the user (health output is open to anyone who reaches /mcp/health).
+        s = self._settings
+        return f"database {s.database!r} at {s.host}:{s.port}"
 
     async def close(self) -> None:
         await self._pool.close()

@@ -1,12 +1,12 @@
 """The ``file_reader`` tool: one UTF-8 text file from its allowed directories, read
-through ``backends.files`` (root confinement, size cap, no binaries)."""
+through ``backends.files`` (opened beneath a root's descriptor, size cap, no binaries)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aim_ray.config.mcp_tools import FileReaderToolConfig
-from aim_ray.mcp.backends.files import PathRefusedError, read_text_file, resolve_under_roots
+from aim_ray.mcp.backends.files import PathRefusedError, read_under_roots
 from aim_ray.mcp.protocol import ComponentHealth
 from aim_ray.mcp.tools.base import FileReaderArguments, Tool, ToolError, ToolOutput
 
@@ -19,16 +19,16 @@ class FileReaderTool(Tool):
         super().__init__(config)
         self._settings = config.config
 
-    def _read(self, requested: str) -> tuple[str, str]:
-        real = resolve_under_roots(requested, self._settings.allowed_paths)
-        return str(real), read_text_file(real, self._settings.max_bytes)
-
     async def run(self, args: FileReaderArguments) -> ToolOutput:
+        settings = self._settings
         try:
-            path, text = await asyncio.to_thread(self._read, args.path)
+            file = await asyncio.to_thread(
+                read_under_roots, args.path, settings.allowed_paths, settings.max_bytes
+            )
         except PathRefusedError as error:
             raise ToolError(str(error)) from None
-        return ToolOutput(text=text, structured={"path": path, "chars": len(text)})
+        # The path as the client may know it (root name + relative), not the host path.
+        return ToolOutput(text=file.text, structured={"path": file.path, "chars": len(file.text)})
 
     async def health(self) -> ComponentHealth:
         return ComponentHealth(
