@@ -67,7 +67,7 @@ async def test_every_mcp_round_carries_the_clients_session_and_the_answer_its_re
     tools = Handle(ToolService(MCPConfig.model_validate({"tools": [{"name": "calculator"}]})))
     gateway = Gateway({"m": engine}, {"m": object()}, settings=GatewaySettings(), tools=tools)
     transport = httpx.ASGITransport(app=gateway.__serve_build_asgi_app__())
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as client:
         reply = await client.post(
             "/v1/chat/completions",
             headers={"x-session-id": "session-1"},
