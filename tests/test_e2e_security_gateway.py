@@ -222,7 +222,6 @@ def test_one_client_cannot_hold_more_than_its_share_of_the_engine(app):
         [{"role": "tool", "content": "42"}],
         [{"role": "user", "content": [{"type": "text"}]}],
         [{"role": "user", "content": {"text": "hi"}}],
-        [{"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f"}}]}],
     ],
 )
 def test_malformed_messages_are_400_without_internals(app, messages):
