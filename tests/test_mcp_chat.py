@@ -7,6 +7,7 @@ tools at once or send broken arguments on cue, so those paths are checked here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -263,3 +264,75 @@ async def test_a_stream_whose_answer_came_whole_sends_it_as_chunks():
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": "42"}
     assert last["choices"][0]["finish_reason"] == "stop"
     assert summary["mcp"]["tool_calls"][0]["name"] == "calculator"
+
+
+# -- client output constraints and the tool time budget ------------------------------------
+
+REGEX = {"regex": "<tool_call>.*</tool_call>"}
+FORMAT = {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}
+
+
+async def test_client_constraints_stay_out_of_tool_rounds_and_shape_the_answer():
+    engine = ScriptedEngine(
+        {"tool_calls": [call("calculator", '{"expression": "1+1"}')]},
+        {"tool_calls": [call("calculator", '{"expression": "1+1"}', "c2")]},
+        {"content": '{"answer": 2}'},
+    )
+    answer = await chat(engine, iterations=3).handle(
+        request(tools=[CALCULATOR], structured_outputs=REGEX, guided_json={"type": "object"})
+    )
+    tool_rounds, final = engine.requests[:2], engine.requests[2]
+    for sent in tool_rounds:
+        assert "structured_outputs" not in sent and "guided_json" not in sent
+    assert final["tool_choice"] == "none"
+    assert final["structured_outputs"] == REGEX and final["guided_json"] == {"type": "object"}
+    assert answer.body["choices"][0]["message"]["content"] == '{"answer": 2}'
+
+
+async def test_a_forced_call_uses_its_own_format_and_runs_once():
+    engine = ScriptedEngine({"content": '{"expression": "6*7"}'}, {"content": '{"answer": 42}'})
+    answer = await chat(engine).handle(
+        request(
+            tools=[CALCULATOR],
+            tool_choice={"type": "function", "function": {"name": "calculator"}},
+            response_format=FORMAT,
+            structured_outputs=REGEX,
+        )
+    )
+    forced, final = engine.requests
+    assert forced["response_format"]["json_schema"]["name"] == "calculator"
+    assert "structured_outputs" not in forced
+    assert final["tool_choice"] == "none"
+    assert final["response_format"] == FORMAT and final["structured_outputs"] == REGEX
+    assert [c.content for c in answer.report.tool_calls] == ["42"]
+
+
+class SlowTools:
+    """A tool service whose calls never finish within the test's budget."""
+
+    async def list_tools(self):
+        return await ToolService(
+            MCPConfig.model_validate({"tools": [{"name": "calculator"}]})
+        ).list_tools()
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]):
+        await asyncio.sleep(3600)
+
+
+async def test_tool_rounds_share_one_time_budget():
+    engine = ScriptedEngine(
+        {"tool_calls": [call("calculator", '{"expression": "1+1"}')]}, {"content": "done"}
+    )
+    loop = MCPChat(
+        Handle(SlowTools()),
+        None,
+        max_context_tokens=100,
+        settings=ChatSettings(),
+        max_tool_time_s=0.05,
+    )
+    answer = await loop.handle(request(tools=[CALCULATOR]), engine)
+    [record] = answer.report.tool_calls
+    assert record.status == "timeout" and "0.05 s" in record.content
+    # The spent budget ends the tool rounds: the model answers with tools off.
+    assert engine.requests[1]["tool_choice"] == "none"
+    assert answer.body["choices"][0]["message"]["content"] == "done"

@@ -2,8 +2,10 @@
 
 It extends Ray Serve LLM's ``OpenAiIngress`` (model routing, streaming, OpenAI error
 shapes; reached through ``aim_ray.serving.ray_internals``) and owns what aim-ray adds around
-it: the route table, API-key auth, ``/health``, OpenAI-shaped errors for requests that never
-reach a handler, and the hand-off of MCP-aware chats to ``aim_ray.mcp.chat`` and of ``/mcp``
+it: the route table, the middleware stack (host/origin policy ``guard``, CORS, per-client
+concurrency and request ``limits``, API-key auth, 5xx ``errors`` without internals), the
+check of chat messages (``messages``), ``/health``, OpenAI-shaped errors for requests that
+never reach a handler, and the hand-off of MCP-aware chats to ``aim_ray.mcp.chat`` and of ``/mcp``
 to ``aim_ray.mcp.server``. The FastAPI app is built inside each replica
 (``__serve_build_asgi_app__``) so its routes can close over the replica's deployment handles.
 """
@@ -21,7 +23,7 @@ from ray import serve
 from ray.serve.deployment import Application
 from ray.serve.handle import DeploymentHandle
 from ray.serve.llm import LLMConfig, build_llm_deployment
-from ray.serve.llm.openai_api_models import ChatCompletionRequest
+from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
@@ -39,6 +41,10 @@ from aim_ray.mcp.protocol import (
 )
 from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
+from aim_ray.serving.errors import ScrubServerErrors, openai_error
+from aim_ray.serving.guard import HostOriginGuard
+from aim_ray.serving.limits import ClientConcurrency, LimitExceeded, apply_limits, limit_error
+from aim_ray.serving.messages import message_problems
 from aim_ray.serving.ray_internals import (
     Ingress,
     OpenAIHTTPException,
@@ -50,6 +56,7 @@ from aim_ray.serving.rounds import ModelRounds, Tokenizers
 
 HEALTH_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/health", "/mcp/health"})
+ENGINE_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 def load_api_keys(auth: AuthSettings) -> frozenset[str]:
@@ -71,12 +78,6 @@ def load_api_keys(auth: AuthSettings) -> frozenset[str]:
             f"or api_keys_file ({auth.api_keys_file})"
         )
     return frozenset(keys)
-
-
-def openai_error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
-    """An error body in the shape the ``openai`` client parses."""
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-    return JSONResponse(status_code=status, content=body)
 
 
 class Gateway(Ingress):
@@ -101,22 +102,41 @@ class Gateway(Ingress):
         self._tools = tools
         self._context = context
         self._mcp_chat = MCPChat(
-            tools, context, max_context_tokens=max_context_tokens, settings=settings.chat
+            tools,
+            context,
+            max_context_tokens=max_context_tokens,
+            settings=settings.chat,
+            max_tool_time_s=settings.limits.max_tool_time_s,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        # Ray's ingress app brings request ids, CORS, HTTP metrics and OpenAI-shaped errors
-        # for handler exceptions; we add what it lacks.
-        app = ingress_app()
+        # Ray's ingress app brings request ids, HTTP metrics and OpenAI-shaped errors for
+        # handler exceptions, and takes our CORS policy; we add what it lacks.
+        settings = self._settings
+        app = ingress_app(settings.cors)
         # Registered handlers run inside Ray's catch-all middleware, so these win and
         # the client gets the engine's own message rather than a wrapped internal one.
         app.add_exception_handler(StarletteHTTPException, _http_exception_as_openai_error)
         app.add_exception_handler(OpenAIHTTPException, _openai_exception_as_openai_error)
         app.add_exception_handler(RequestValidationError, _validation_error_as_openai_error)
         app.add_exception_handler(VLLMClientError, _client_error_as_openai_error)
+        # Each middleware added wraps the ones before it: the last runs first.
+        app.add_middleware(
+            ClientConcurrency,
+            limit=settings.limits.max_concurrent_per_client,
+            paths=ENGINE_PATHS,
+        )
         if self._api_keys:
+            # Outside the concurrency cap, so requests with a wrong key take no slot.
             app.middleware("http")(self._require_api_key)
-        # Added last so it is outermost: refused (401) requests are counted too.
+        app.add_middleware(
+            HostOriginGuard,
+            allowed_hosts=settings.allowed_hosts,
+            allowed_origins=[*settings.allowed_origins, *settings.cors.allow_origins],
+            open_paths=OPEN_PATHS,
+        )
+        app.add_middleware(ScrubServerErrors, exempt=OPEN_PATHS)
+        # Added last so it is outermost: refused (401, 421, 403) requests are counted too.
         app.add_middleware(GatewayMetricsMiddleware)
         app.add_api_route("/v1/models", self.models, methods=["GET"])
         app.add_api_route("/v1/models/{model:path}", self.model_data, methods=["GET"])
@@ -138,6 +158,14 @@ class Gateway(Ingress):
     async def chat(self, body: ChatCompletionRequest, request: Request) -> Response:
         """Chat completions: MCP-aware ones to ``aim_ray.mcp.chat``, the rest to the engine."""
         payload = await request.json()
+        refusal = _checked(payload, body, self._settings)
+        if refusal is not None:
+            return refusal
+        problems = message_problems(payload.get("messages"))
+        if problems is not None:
+            return openai_error(
+                400, f"Invalid messages: {problems}", "invalid_request_error", param="messages"
+            )
         payload["model"] = await self.resolve_model(payload.get("model"))
         rounds = ModelRounds(self, request, self._tokenizers)
         answer = await self._mcp_chat.handle(payload, rounds)
@@ -146,6 +174,13 @@ class Gateway(Ingress):
         if isinstance(answer, Finished):
             return JSONResponse(answer.body)
         return StreamingResponse(answer.chunks, media_type="text/event-stream")
+
+    async def completions(self, body: CompletionRequest, request: Request) -> Response:
+        """Completions, within the request limits."""
+        refusal = _checked(await request.json(), body, self._settings)
+        if refusal is not None:
+            return refusal
+        return await super().completions(body, request)
 
     async def _require_api_key(self, request: Request, call_next):
         if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
@@ -204,6 +239,23 @@ class Gateway(Ingress):
         except Exception:  # noqa: BLE001 - any failure means the engine is not serving
             return "unhealthy"
         return "healthy"
+
+
+def _checked(
+    payload: dict[str, Any],
+    body: ChatCompletionRequest | CompletionRequest,
+    settings: GatewaySettings,
+) -> JSONResponse | None:
+    """The 400 for a request over a limit; else None, with the default token cap applied to
+    the parsed ``body`` too (the engine gets that one on the plain path)."""
+    try:
+        apply_limits(payload, settings.limits)
+    except LimitExceeded as exc:
+        return limit_error(exc)
+    for cap in ("max_tokens", "max_completion_tokens"):
+        if cap in payload and body.__dict__.get(cap) is None:
+            setattr(body, cap, payload[cap])
+    return None
 
 
 def _error_type(status: int) -> str:

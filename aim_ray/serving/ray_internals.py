@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from ray.llm._internal.common.dict_utils import (
     maybe_apply_llm_deployment_config_defaults as _apply_deployment_defaults,
 )
@@ -30,6 +31,9 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.llm import LLMConfig
 from ray.serve.llm.ingress import OpenAiIngress
 from ray.serve.llm.openai_api_models import ChatCompletionRequest
+from starlette.middleware import Middleware
+
+from aim_ray.config.gateway import CORSSettings
 
 __all__ = [
     "Ingress",
@@ -41,9 +45,25 @@ __all__ = [
 ]
 
 
-def ingress_app() -> FastAPI:
-    """Ray's ingress app: request ids, CORS, HTTP metrics, OpenAI-shaped handler errors."""
-    return init()
+def ingress_app(cors: CORSSettings) -> FastAPI:
+    """Ray's ingress app (request ids, HTTP metrics, OpenAI-shaped handler errors) with
+    ``cors`` in place of its CORS middleware, which reflects any origin with credentials."""
+    app = init()
+    ray_cors = [m for m in app.user_middleware if m.cls is CORSMiddleware]
+    if len(ray_cors) != 1:
+        raise RuntimeError("Ray's ingress app no longer has exactly one CORS middleware")
+    position = app.user_middleware.index(ray_cors[0])
+    if cors.allow_origins:
+        app.user_middleware[position] = Middleware(
+            CORSMiddleware,
+            allow_origins=cors.allow_origins,
+            allow_credentials=cors.allow_credentials,
+            allow_methods=cors.allow_methods,
+            allow_headers=cors.allow_headers,
+        )
+    else:
+        del app.user_middleware[position]
+    return app
 
 
 def model_card(config: LLMConfig) -> ModelCard:

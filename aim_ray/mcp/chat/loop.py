@@ -14,6 +14,15 @@ request forces (a named ``tool_choice``, or ``"required"`` with one tool), regis
 client tool alike, is produced that way and the loop builds the ``tool_call``; vLLM's own
 named choice neither holds the arguments to the schema nor works with the guidance grammar
 backend the CPU recipe needs.
+
+A client's output constraints (``response_format``, ``structured_outputs``, ``guided_*``)
+shape the answer, never a tool round: were they kept, a client could dictate the text the
+tool-call parser reads and so the exact calls the server runs, every round. They are held
+back from every round that may call tools and from the forced-call round (which sets its
+own ``response_format``), and given back to the round that answers with tools off. All
+tool rounds of one request share one time budget (``gateway.limits.max_tool_time_s``);
+calls still running when it is spent end as ``timeout`` and the model answers with what
+it has.
 """
 
 from __future__ import annotations
@@ -35,6 +44,18 @@ from aim_ray.mcp.chat.stream import mcp_stream
 from aim_ray.mcp.protocol import ContextAPI, ToolAPI, ToolResult, ToolSpec
 
 REGISTRY_TTL_S = 30.0
+# Request fields that constrain what the engine writes (OpenAI's and vLLM's spellings).
+OUTPUT_CONSTRAINTS = (
+    "response_format",
+    "structured_outputs",
+    "guided_json",
+    "guided_regex",
+    "guided_choice",
+    "guided_grammar",
+    "guided_decoding_backend",
+    "guided_whitespace_pattern",
+    "structural_tag",
+)
 
 
 class Engine(Protocol):
@@ -81,8 +102,10 @@ class MCPChat:
         *,
         max_context_tokens: int,
         settings: ChatSettings,
+        max_tool_time_s: float = 120.0,
     ) -> None:
         self._tools = tools
+        self._max_tool_time_s = max_tool_time_s
         self._context = None if context is None else ContextInjection(context, max_context_tokens)
         self._settings = settings
         self._registry: dict[str, ToolSpec] = {}
@@ -100,10 +123,11 @@ class MCPChat:
         if wanted is None and not server_tools and _forced_tool(payload) is None:
             return None
         report, events = MCPReport(), []
+        constraints = {k: payload.pop(k) for k in OUTPUT_CONSTRAINTS if k in payload}
         if wanted is not None:
             report.context = await self._context.inject(payload, wanted, engine.count_tokens)
             events.append({"event": "context", **report.context.model_dump()})
-        response = await self._tool_loop(payload, server_tools, engine, report, events)
+        response = await self._tool_loop(payload, server_tools, engine, report, events, constraints)
         if not payload.get("stream"):
             assert response is not None
             return Finished(response, report)
@@ -148,15 +172,20 @@ class MCPChat:
         engine: Engine,
         report: MCPReport,
         events: list[dict[str, Any]],
+        constraints: dict[str, Any],
     ) -> dict[str, Any] | None:
         """Model rounds until one answers: its response, or None when the final round is
         left to stream (``payload`` is then that round's request)."""
+        deadline = time.monotonic() + self._max_tool_time_s
         while True:
             report.iterations += 1
             if report.iterations >= self._settings.max_tool_iterations:
                 payload["tool_choice"] = "none"
-            if payload.get("stream") and not _may_call_tools(payload):
-                return None
+            if not _may_call_tools(payload):
+                # The answering round: the client's constraints shape its text.
+                payload.update(constraints)
+                if payload.get("stream"):
+                    return None
             forced = _forced_tool(payload)
             if forced is not None:
                 call, response = await self._forced_call(payload, forced, engine)
@@ -170,11 +199,13 @@ class MCPChat:
                     return response
             mine = [c for c in calls if c["function"]["name"] in server_tools]
             theirs = [c for c in calls if c["function"]["name"] not in server_tools]
-            records = await self._execute(payload["messages"], mine)
+            records = await self._execute(payload["messages"], mine, deadline)
             report.tool_calls += records
             events += [{"event": "tool_call", **r.model_dump()} for r in records]
             if theirs:
                 return _with_client_calls(response, theirs)
+            if time.monotonic() >= deadline:
+                payload["tool_choice"] = "none"
 
     async def _forced_call(
         self, payload: dict[str, Any], tool: dict[str, Any], engine: Engine
@@ -183,7 +214,7 @@ class MCPChat:
         name, description = tool["name"], tool.get("description") or ""
         schema = tool.get("parameters") or {"type": "object"}
         request = _unstreamed(payload)
-        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        for key in ("tools", "tool_choice", "parallel_tool_calls", *OUTPUT_CONSTRAINTS):
             request.pop(key, None)
         request["messages"] = [
             *payload["messages"],
@@ -204,11 +235,27 @@ class MCPChat:
         return call, response
 
     async def _execute(
-        self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]
+        self, messages: list[dict[str, Any]], calls: list[dict[str, Any]], deadline: float
     ) -> list[ToolCallRecord]:
         if not calls:
             return []
-        records = await asyncio.gather(*(self._run_call(call) for call in calls))
+        tasks = [asyncio.ensure_future(self._run_call(call)) for call in calls]
+        await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0))
+        records = []
+        for call, task in zip(calls, tasks, strict=True):
+            if task.done():
+                records.append(task.result())
+            else:
+                task.cancel()
+                records.append(
+                    _failed_call(
+                        call["id"],
+                        call["function"]["name"],
+                        call["function"].get("arguments"),
+                        f"the request's tool time ({self._max_tool_time_s:g} s) is spent",
+                        status="timeout",
+                    )
+                )
         messages.append({"role": "assistant", "content": "", "tool_calls": calls})
         messages += [{"role": "tool", "tool_call_id": r.id, "content": r.content} for r in records]
         return list(records)
@@ -267,9 +314,11 @@ def _tool_call(name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def _failed_call(call_id: str, name: str, arguments: Any, why: str) -> ToolCallRecord:
+def _failed_call(
+    call_id: str, name: str, arguments: Any, why: str, status: str = "error"
+) -> ToolCallRecord:
     return ToolCallRecord(
-        id=call_id, name=name, arguments=arguments, status="error", latency_ms=0.0, content=why
+        id=call_id, name=name, arguments=arguments, status=status, latency_ms=0.0, content=why
     )
 
 
