@@ -250,6 +250,7 @@ class PgServer:
     database: str
     password: str | None = None
     schema: str = ""
+    cluster: str | None = None
 
     def connection(self) -> dict:
         """The ``connection``/provider settings for this server (password via a secret)."""
@@ -287,13 +288,13 @@ def _as_postgres(*command: str) -> None:
 
 
 @contextlib.contextmanager
-def _throwaway_cluster() -> Iterator[PgServer | None]:
+def _throwaway_cluster(prefix: str = "aimray") -> Iterator[PgServer | None]:
     """A PostgreSQL 15 cluster of our own (pg_createcluster), with a password role, since
     host connections to such a cluster use scram-sha-256."""
     if os.geteuid() != 0 or not shutil.which("pg_createcluster"):
         yield None
         return
-    name, port = f"aimray{os.getpid()}", free_port()
+    name, port = f"{prefix}{os.getpid()}", free_port()
     password = secrets.token_hex(12)
     try:
         subprocess.run(
@@ -307,7 +308,7 @@ def _throwaway_cluster() -> Iterator[PgServer | None]:
     except (OSError, subprocess.CalledProcessError):
         yield None
     else:
-        yield PgServer("127.0.0.1", port, "aimray", "test", password)
+        yield PgServer("127.0.0.1", port, "aimray", "test", password, cluster=name)
     finally:
         subprocess.run(["pg_dropcluster", "15", name, "--stop"], check=False, capture_output=True)
 
@@ -398,3 +399,79 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- faults: a database to stop, a remote MCP server that starts late ----------------------
+
+FAULT_PG_SECRET = "pg-fault"
+
+
+class StoppablePg:
+    """A throwaway cluster the fault tests may stop and start (never the shared server)."""
+
+    def __init__(self, pg: PgServer) -> None:
+        self.pg = pg
+        self.stopped = False
+
+    def _ctl(self, action: str) -> None:
+        assert self.pg.cluster, "only a throwaway cluster may be stopped"
+        subprocess.run(
+            ["pg_ctlcluster", "15", self.pg.cluster, action], check=True, capture_output=True
+        )
+
+    def stop(self) -> None:
+        self._ctl("stop")
+        self.stopped = True
+
+    def start(self) -> None:
+        if self.stopped:
+            self._ctl("start")
+            self.stopped = False
+
+
+@pytest.fixture(scope="session")
+def fault_postgres() -> Iterator[StoppablePg | None]:
+    """A PostgreSQL cluster of its own (seeded ``faults.docs``) for the session app, or None
+    where one cannot be made (not root, no PostgreSQL 15): a failure in CI, where it must
+    exist. Its password reaches the replicas as the ``pg-fault`` secret."""
+    with _throwaway_cluster("aimrayfault") as pg:
+        if pg is None:
+            if in_ci():
+                pytest.fail("cannot create the throwaway PostgreSQL cluster the fault tests stop")
+            yield None
+            return
+        pg.schema = "faults"
+        os.environ["AIM_RAY_SECRET_PG_FAULT_PASSWORD"] = pg.password or ""
+        asyncio.run(_seed(pg))
+        try:
+            yield StoppablePg(pg)
+        finally:
+            os.environ.pop("AIM_RAY_SECRET_PG_FAULT_PASSWORD", None)
+
+
+class LateServer:
+    """A remote MCP server on a reserved port that is not listening until ``start``."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._thread: ServerThread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        app = RequireHeader(remote_mcp_app(), "X-Api-Key", REMOTE_MCP_KEY)
+        self._thread = ServerThread(app, port=self.port).start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
+
+
+@pytest.fixture(scope="session")
+def late_remote_mcp() -> Iterator[LateServer]:
+    server = LateServer()
+    yield server
+    server.stop()
