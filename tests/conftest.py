@@ -204,6 +204,7 @@ def _fault_tools(services: MCPServices) -> list[dict]:
         {
             "name": "late",
             "type": "remote_mcp",
+            "timeout_s": 30,
             "config": {
                 "url": f"{services.late_remote.url}/mcp",
                 "prefix": "late",

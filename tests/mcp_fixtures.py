@@ -450,21 +450,51 @@ def fault_postgres() -> Iterator[StoppablePg | None]:
 
 
 class LateServer:
-    """A remote MCP server on a reserved port that is not listening until ``start``."""
+    """A remote MCP server on a reserved port that is not listening until ``start``.
+
+    Besides ``add``, its ``hold`` tool signals ``entered`` and then waits for ``released``:
+    a test knows exactly when calls are in flight and ends them when it likes.
+    """
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.entered = threading.Semaphore(0)
+        self.released = threading.Event()
         self._thread: ServerThread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _app(self):
+        server = MCPServer("late-test")
+
+        @server.tool()
+        def add(a: int, b: int) -> int:
+            """Add two integers."""
+            return a + b
+
+        @server.tool()
+        async def hold() -> str:
+            """Wait until the test lets go."""
+            self.entered.release()
+            await asyncio.to_thread(self.released.wait, 60)
+            return "released"
+
+        # Closed schema: constrained decoding must give `{}`, or a small model rambles
+        # extra keys until max_tokens and the chat never makes the call.
+        hold_tool = server._tool_manager.get_tool("hold")
+        assert hold_tool is not None
+        hold_tool.parameters["additionalProperties"] = False
+        return server.streamable_http_app(stateless_http=True)
+
     def start(self) -> None:
-        app = RequireHeader(remote_mcp_app(), "X-Api-Key", REMOTE_MCP_KEY)
+        self.released.clear()
+        app = RequireHeader(self._app(), "X-Api-Key", REMOTE_MCP_KEY)
         self._thread = ServerThread(app, port=self.port).start()
 
     def stop(self) -> None:
+        self.released.set()
         if self._thread is not None:
             self._thread.stop()
             self._thread = None

@@ -25,6 +25,7 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp_fixtures import unavailable
 
+from aim_ray.mcp.chat.loop import REGISTRY_TTL_S
 from aim_ray.mcp.tools.remote import root_cause
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,7 @@ async def mcp_health(app) -> dict:
 
 
 async def chat(app, **body: Any) -> httpx.Response:
-    payload = {"model": app.model, "temperature": 0, "max_tokens": 16, **body}
+    payload = {"model": app.model, "temperature": 0, "max_tokens": 60, **body}
     headers = {"Authorization": f"Bearer {app.api_key}"}
     async with httpx.AsyncClient(timeout=300) as http:
         return await http.post(f"{app.base_url}/v1/chat/completions", json=payload, headers=headers)
@@ -96,6 +97,38 @@ async def chat(app, **body: Any) -> httpx.Response:
 
 def ask(question: str) -> list[dict]:
     return [{"role": "user", "content": question}]
+
+
+# -- a remote MCP server that comes up after the app ---------------------------------------
+# First in this file: the late server must not have been up yet.
+
+
+async def has_late_tool(app, name: str) -> bool:
+    return name in await tool_names(app)
+
+
+async def late_gone(app) -> bool:
+    # Gone again, so other tests see the registry as the app started with it.
+    return not any(name.startswith("late__") for name in await tool_names(app))
+
+
+async def test_remote_server_down_at_start_appears_without_a_restart(app):
+    late = app.services.late_remote
+    assert await late_gone(app)
+    assert (await mcp_health(app))["remote_servers"]["late"]["status"] == "down"
+
+    late.start()
+    try:
+        await wait_for(lambda: has_late_tool(app, "late__add"), "late__add in tools/list", 60)
+        assert await mcp_call(app, "late__add", {"a": 40, "b": 2}) == (False, "42")
+
+        async def healthy() -> bool:
+            return (await mcp_health(app))["remote_servers"]["late"]["status"] == "up"
+
+        await wait_for(healthy, "the late server up in /mcp/health", timeout_s=60)
+    finally:
+        late.stop()
+    await wait_for(lambda: late_gone(app), "the stopped late server's tools leaving tools/list")
 
 
 # -- a ToolService replica killed mid-call ---------------------------------------------------
@@ -125,25 +158,44 @@ async def calculator_chat(app) -> httpx.Response:
     )
 
 
+async def hold_chat(app) -> httpx.Response:
+    hold = {"type": "function", "function": {"name": "late__hold"}}
+    return await chat(app, messages=ask("Hold on."), tools=[hold], tool_choice=hold)
+
+
+async def entered(late, count: int) -> None:
+    for _ in range(count):
+        assert await asyncio.to_thread(late.entered.acquire, timeout=60), "a call never came"
+
+
 async def test_killed_tool_replica_fails_cleanly_and_comes_back(app):
     import ray
 
+    late = app.services.late_remote
     [victim] = tool_replicas()
-    in_flight_mcp = [
-        asyncio.create_task(mcp_call(app, "kb__nap", {"seconds": 4})) for _ in range(4)
-    ]
-    in_flight_chat = [asyncio.create_task(calculator_chat(app)) for _ in range(2)]
-    # Let the calls reach the replica before it goes.
-    await asyncio.sleep(1.5)
-    ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
+    late.start()
+    try:
+        await wait_for(lambda: has_late_tool(app, "late__hold"), "late__hold in tools/list")
+        # Every gateway replica's tool registry is now at most this old, so chats see it.
+        await asyncio.sleep(REGISTRY_TTL_S)
+        in_flight_mcp = [asyncio.create_task(mcp_call(app, "late__hold", {})) for _ in range(3)]
+        in_flight_chat = [asyncio.create_task(hold_chat(app)) for _ in range(2)]
+        await entered(late, 5)
+        ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
 
-    for is_error, text in await asyncio.gather(*in_flight_mcp):
-        assert_clean(text)
-        assert is_error or text == "rested"
-    for response in await asyncio.gather(*in_flight_chat):
-        assert_clean(response.text)
-        if response.status_code == 200:
-            assert [c["name"] for c in response.json()["mcp"]["tool_calls"]] == ["calculator"]
+        for is_error, text in await asyncio.gather(*in_flight_mcp):
+            assert is_error
+            assert_clean(text)
+        for response in await asyncio.gather(*in_flight_chat):
+            assert_clean(response.text)
+            # The call the kill cut short is a failed tool call inside a normal answer.
+            assert response.status_code == 200, response.text
+            [call] = response.json()["mcp"]["tool_calls"]
+            assert (call["name"], call["status"]) == ("late__hold", "error"), call
+            assert "tool service is unavailable" in call["content"]
+    finally:
+        late.stop()
+    await wait_for(lambda: late_gone(app), "the stopped late server's tools leaving tools/list")
 
     await wait_for(lambda: replaced(victim), "a new ToolService replica", timeout_s=180)
     results = await asyncio.gather(
@@ -217,34 +269,3 @@ async def test_stopped_postgres_degrades_context_and_recovers(app):
     assert after["degraded"] is False
     assert "puppy" in after["items"][0]["content"]
     assert "hardware" in await read_context(app, "hardware")
-
-
-# -- a remote MCP server that comes up after the app ---------------------------------------
-
-
-async def test_remote_server_down_at_start_appears_without_a_restart(app):
-    late = app.services.late_remote
-    assert not {name for name in await tool_names(app) if name.startswith("late__")}
-    assert (await mcp_health(app))["remote_servers"]["late"]["status"] == "down"
-
-    late.start()
-    try:
-
-        async def listed() -> bool:
-            return "late__add" in await tool_names(app)
-
-        await wait_for(listed, "late__add in /mcp tools/list", timeout_s=60)
-        assert await mcp_call(app, "late__add", {"a": 40, "b": 2}) == (False, "42")
-
-        async def healthy() -> bool:
-            return (await mcp_health(app))["remote_servers"]["late"]["status"] == "up"
-
-        await wait_for(healthy, "the late server up in /mcp/health", timeout_s=60)
-    finally:
-        late.stop()
-
-    # Gone again, so other tests see the registry as the app started with it.
-    async def gone() -> bool:
-        return not any(name.startswith("late__") for name in await tool_names(app))
-
-    await wait_for(gone, "the stopped late server's tools leaving tools/list", timeout_s=60)
