@@ -34,7 +34,10 @@ FORCE_CALCULATOR = {"type": "function", "function": {"name": "calculator"}}
 CALCULATOR = {"type": "function", "function": {"name": "calculator"}}
 TOOL_REPLICA_PREFIX = "SERVE_REPLICA::aim-ray#ToolService#"
 # What a leaked traceback or internal detail looks like in a body.
-LEAKS = re.compile(r"Traceback|File \"|ray::|pid=|ActorDiedError|RayActorError|/site-packages/")
+LEAKS = re.compile(
+    r"Traceback|File \"|/site-packages/|ray::|ActorDiedError|RayActorError|actor died|actor_id"
+    r"|class_name|\bpid[:=]|\bip:"
+)
 
 
 def assert_clean(text: str) -> None:
