@@ -21,18 +21,20 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
-    DOCUMENTS,
+from fault_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
     FAULT_PG_SECRET,
-    REMOTE_MCP_KEY,
-    REST_TOKEN,
     LateServer,
-    PgServer,
-    ServerThread,
     StoppablePg,
     fault_postgres,
-    http_server,
     late_remote_mcp,
+)
+from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
+    DOCUMENTS,
+    REMOTE_MCP_KEY,
+    REST_TOKEN,
+    PgServer,
+    ServerThread,
+    http_server,
     postgres,
     remote_mcp_server,
 )
