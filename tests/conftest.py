@@ -21,6 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from fault_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
+    FAULT_PG_SECRET,
+    LateServer,
+    StoppablePg,
+    fault_postgres,
+    late_remote_mcp,
+)
 from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture below
     DOCUMENTS,
     REMOTE_MCP_KEY,
@@ -96,6 +103,9 @@ class MCPServices:
         self.remote = remote
         self.docs = root / "docs"
         self.chroma = root / "chroma"
+        # For the fault tests: a database they may stop, a remote server that starts late.
+        self.fault_pg: StoppablePg | None = None
+        self.late_remote: LateServer | None = None
 
 
 def mcp_section(services: MCPServices) -> dict:
@@ -140,6 +150,7 @@ def mcp_section(services: MCPServices) -> dict:
                     "columns": ["body"],
                 },
             },
+            *_fault_providers(services),
         ],
         "tools": [
             {"name": "calculator", "rate_limit": {"requests": 1000, "window": "1m"}},
@@ -173,9 +184,53 @@ def mcp_section(services: MCPServices) -> dict:
                     **loopback,
                 },
             },
+            *_fault_tools(services),
         ],
         "context": {"max_length": 512, "cache": {"enabled": True, "ttl_seconds": 60}},
     }
+
+
+def _fault_providers(services: MCPServices) -> list[dict]:
+    if services.fault_pg is None:
+        return []
+    pg = services.fault_pg.pg
+    connection = {"host": pg.host, "port": pg.port, "user": pg.user, "database": pg.database}
+    return [
+        {
+            "name": "fault_db",
+            "type": "postgresql",
+            "timeout_s": 5,
+            "config": {
+                **connection,
+                "credentials": {"secret_name": FAULT_PG_SECRET},
+                "connect_timeout_s": 2,
+                "table": f"{pg.schema}.docs",
+                "columns": ["title", "body"],
+                "id_column": "id",
+            },
+        }
+    ]
+
+
+def _fault_tools(services: MCPServices) -> list[dict]:
+    if services.late_remote is None:
+        return []
+    return [
+        {
+            "name": "late",
+            "type": "remote_mcp",
+            "timeout_s": 30,
+            "config": {
+                "url": f"{services.late_remote.url}/mcp",
+                "prefix": "late",
+                "secret_headers": {"X-Api-Key": {"secret_name": "remote-mcp"}},
+                # Short: the tests wait for it to appear, and for it to go once stopped.
+                "list_ttl_s": 1,
+                "connect_timeout_s": 2,
+                "allow_private": True,
+            },
+        }
+    ]
 
 
 def seed_documents(services: MCPServices) -> None:
@@ -196,6 +251,8 @@ def app(
     postgres: PgServer,  # noqa: F811
     http_server: ServerThread,  # noqa: F811
     remote_mcp_server: ServerThread,  # noqa: F811
+    fault_postgres: StoppablePg | None,  # noqa: F811
+    late_remote_mcp: LateServer,  # noqa: F811
 ) -> Iterator[RunningApp]:
     # Ray's local clusters turn on token auth by default; this cluster is ours alone.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -209,6 +266,7 @@ def app(
 
     root = tmp_path_factory.mktemp("app")
     services = MCPServices(postgres, http_server, remote_mcp_server, root)
+    services.fault_pg, services.late_remote = fault_postgres, late_remote_mcp
     seed_documents(services)
     keys = root / "api-keys"
     keys.write_text(f"{TEST_API_KEY}\n")

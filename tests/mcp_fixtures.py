@@ -250,6 +250,7 @@ class PgServer:
     database: str
     password: str | None = None
     schema: str = ""
+    cluster: str | None = None
 
     def connection(self) -> dict:
         """The ``connection``/provider settings for this server (password via a secret)."""
@@ -287,13 +288,13 @@ def _as_postgres(*command: str) -> None:
 
 
 @contextlib.contextmanager
-def _throwaway_cluster() -> Iterator[PgServer | None]:
+def _throwaway_cluster(prefix: str = "aimray") -> Iterator[PgServer | None]:
     """A PostgreSQL 15 cluster of our own (pg_createcluster), with a password role, since
     host connections to such a cluster use scram-sha-256."""
     if os.geteuid() != 0 or not shutil.which("pg_createcluster"):
         yield None
         return
-    name, port = f"aimray{os.getpid()}", free_port()
+    name, port = f"{prefix}{os.getpid()}", free_port()
     password = secrets.token_hex(12)
     try:
         subprocess.run(
@@ -307,7 +308,7 @@ def _throwaway_cluster() -> Iterator[PgServer | None]:
     except (OSError, subprocess.CalledProcessError):
         yield None
     else:
-        yield PgServer("127.0.0.1", port, "aimray", "test", password)
+        yield PgServer("127.0.0.1", port, "aimray", "test", password, cluster=name)
     finally:
         subprocess.run(["pg_dropcluster", "15", name, "--stop"], check=False, capture_output=True)
 

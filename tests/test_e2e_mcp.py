@@ -129,7 +129,7 @@ async def test_mcp_health_is_degraded_by_the_down_provider_only(app):
     mcp = response.json()["mcp"]
     assert mcp["status"] == "degraded"
     assert mcp["providers"]["down_db"]["status"] == "down"
-    up = {"docs_db", "vectors", "api", "files"}
+    up = {"docs_db", "vectors", "api", "files"} | ({"fault_db"} if app.services.fault_pg else set())
     assert {name for name, p in mcp["providers"].items() if p["status"] == "up"} == up
     assert mcp["remote_servers"]["knowledge"]["status"] == "up"
     assert REMOTE_MCP_KEY not in response.text

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ray.exceptions import RayError
 from ray.serve.handle import DeploymentHandle
 
 from aim_ray.config.gateway import ChatSettings
@@ -56,6 +58,9 @@ OUTPUT_CONSTRAINTS = (
     "guided_whitespace_pattern",
     "structural_tag",
 )
+TOOLS_UNAVAILABLE = "the tool service is unavailable (a replica was lost); try again"
+
+logger = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
@@ -268,7 +273,13 @@ class MCPChat:
             return _failed_call(call["id"], name, raw, "the model's arguments are not JSON")
         if not isinstance(arguments, dict):
             return _failed_call(call["id"], name, arguments, "the arguments must be an object")
-        result: ToolResult = await self._tools.call_tool.remote(name, arguments)
+        try:
+            result: ToolResult = await self._tools.call_tool.remote(name, arguments)
+        except RayError as error:
+            # A ToolService replica died under the call: the model and the client get a
+            # failed call, never Ray's error text (actor ids, pids, node addresses).
+            logger.warning("tool %s lost its ToolService replica: %r", name, error)
+            return _failed_call(call["id"], name, arguments, TOOLS_UNAVAILABLE)
         return ToolCallRecord(
             id=call["id"],
             name=name,
