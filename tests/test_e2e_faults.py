@@ -14,16 +14,13 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from conftest import TEST_API_KEY
-from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
+from mcp import MCPError
 from mcp_fixtures import unavailable
+from test_e2e_mcp import mcp_client
 
 from aim_ray.mcp.chat.loop import REGISTRY_TTL_S
 from aim_ray.mcp.tools.remote import root_cause
@@ -54,16 +51,6 @@ async def wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout_s: fl
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen within {timeout_s:g}s")
         await asyncio.sleep(0.5)
-
-
-@asynccontextmanager
-async def mcp_client(app):
-    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=60) as http,
-        Client(streamable_http_client(app.mcp_url, http_client=http)) as client,
-    ):
-        yield client
 
 
 async def mcp_call(app, name: str, arguments: dict) -> tuple[bool, str]:

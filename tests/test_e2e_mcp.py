@@ -38,10 +38,11 @@ EXPECTED_TOOLS = {
 
 
 @asynccontextmanager
-async def mcp_client(app, api_key: str = TEST_API_KEY):
+async def mcp_client(app, api_key: str = TEST_API_KEY, timeout_s: float = 60):
+    """An MCP SDK session with the session app's ``/mcp`` (shared by the e2e files)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        httpx2.AsyncClient(headers=headers, timeout=timeout_s) as http,
         Client(streamable_http_client(app.mcp_url, http_client=http)) as client,
     ):
         yield client

@@ -8,33 +8,19 @@ has ``allow_privileged_role: true``, ``sql_superuser`` has not (so it is down), 
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
 
 import httpx
-import httpx2
 import pytest
-from conftest import TEST_API_KEY
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from sql_roles import reader_role  # noqa: F401
+from test_e2e_mcp import mcp_client
 
 pytestmark = pytest.mark.slow
 
 PASSWD_LINE = "root:x:0:0"
 
 
-@asynccontextmanager
-async def mcp_client(app):
-    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=120) as http,
-        Client(streamable_http_client(app.mcp_url, http_client=http)) as client,
-    ):
-        yield client
-
-
 async def call(app, name: str, query: str) -> tuple[bool, str]:
-    async with mcp_client(app) as client:
+    async with mcp_client(app, timeout_s=120) as client:
         result = await client.call_tool(name, {"query": query})
     return result.is_error, result.content[0].text
 
