@@ -170,9 +170,9 @@ async def test_cors_is_closed_by_default_and_never_a_wildcard_with_credentials()
 
 def test_the_old_transport_lists_still_configure_the_one_policy():
     old = GatewaySettings(mcp_transport={"allowed_hosts": ["ai.example.com:*"]})
-    assert old.allowed_hosts == old.mcp_transport.allowed_hosts == ["ai.example.com:*"]
+    assert old.allowed_hosts == old.transport_guard().allowed_hosts == ["ai.example.com:*"]
     new = GatewaySettings(allowed_origins=["https://app.example.com"])
-    assert new.mcp_transport.allowed_origins == ["https://app.example.com"]
+    assert new.transport_guard().allowed_origins == ["https://app.example.com"]
     with pytest.raises(ValidationError, match="set only gateway.allowed_hosts"):
         GatewaySettings(allowed_hosts=["a"], mcp_transport={"allowed_hosts": ["b"]})
 

@@ -295,3 +295,20 @@ def test_the_engine_group_is_sized_with_the_model_entrys_overrides():
     recipe_actor = selection.llm_config()["deployment_config"]["ray_actor_options"]["num_cpus"]
     assert recipe_actor != 10
     assert engine_cpus(bigger) == engine_cpus(base) - recipe_actor + 10
+
+
+def test_the_gateway_accepts_its_service_names_and_the_hosts_asked_for():
+    # Loopback alone (the laptop default) would refuse every in-cluster client with 421.
+    spec = ModelSpec(model_id="Qwen/Qwen3-32B", hardware="MI300X", gpus=1)
+    options = RayServiceOptions(name="llm", namespace="ai", allowed_hosts=["chat.example.com"])
+    documents, _ = render_rayservice(spec, options)
+    args = yaml.safe_load(documents[0]["spec"]["serveConfigV2"])["applications"][0]["args"]
+    gateway = AppArgs.model_validate(args).gateway
+    assert {
+        "127.0.0.1:*",
+        "llm-serve-svc:*",
+        "llm-serve-svc.ai.svc:*",
+        "llm-serve-svc.ai.svc.cluster.local:*",
+        "chat.example.com",
+    } <= set(gateway.allowed_hosts)
+    assert gateway.transport_guard().allowed_hosts == gateway.allowed_hosts

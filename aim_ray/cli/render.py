@@ -55,6 +55,13 @@ def render_rayservice_command(
         list[str] | None, typer.Option(help="Repeatable key[=value]:Effect for engine pods.")
     ] = None,
     shm_size: Annotated[str, typer.Option(help="/dev/shm of an engine pod.")] = "16Gi",
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Repeatable Host header to accept besides loopback and the Serve Service's "
+            "own names, e.g. an Ingress hostname."
+        ),
+    ] = None,
     hf_token_secret: Annotated[
         str | None, typer.Option(help="Secret with key `token`; '' for none.")
     ] = "hf-token",
@@ -91,6 +98,7 @@ def render_rayservice_command(
                 shm_size=shm_size,
                 hf_token_secret=hf_token_secret or None,
                 api_keys_secret=api_keys_secret,
+                allowed_hosts=allowed_host or [],
             )
         except ValidationError as error:
             raise AimRayError("; ".join(validation_problems(error))) from None

@@ -147,6 +147,10 @@ class GatewaySettings(BaseModel):
                         "the one list for /v1 and /mcp"
                     )
                 setattr(self, name, list(old))
-            # /mcp's own guard enforces the same lists as the gateway's.
-            setattr(transport, name, list(getattr(self, name)))
         return self
+
+    def transport_guard(self) -> MCPTransportSettings:
+        """``/mcp``'s own guard, enforcing the gateway's one host and origin policy."""
+        return self.mcp_transport.model_copy(
+            update={"allowed_hosts": self.allowed_hosts, "allowed_origins": self.allowed_origins}
+        )

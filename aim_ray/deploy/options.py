@@ -58,6 +58,23 @@ class RayServiceOptions(BaseModel):
     shm_size: str = DEFAULT_SHM
     hf_token_secret: str | None = Field(default="hf-token", description="Secret key `token`.")
     api_keys_secret: str | None = Field(default=None, description="Secret key `keys`.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers to accept besides loopback and the Serve Service's own "
+        "names, e.g. an Ingress hostname ('name' or 'name:*').",
+    )
+
+
+def service_hosts(options: RayServiceOptions) -> list[str]:
+    """The Host headers in-cluster clients send to KubeRay's ``<name>-serve-svc`` Service."""
+    service = f"{options.name}-serve-svc"
+    names = [service]
+    if options.namespace:
+        names += [
+            f"{service}.{options.namespace}.svc",
+            f"{service}.{options.namespace}.svc.cluster.local",
+        ]
+    return [f"{name}:*" for name in names]
 
 
 def pod_labels(options: RayServiceOptions, role: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim_ray.config.app import AppArgs, ModelSpec
+from aim_ray.config.gateway import GatewaySettings
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.merge import deep_merge
 from aim_ray.deploy.manifests import network_policy, pod_monitor
@@ -49,6 +50,7 @@ from aim_ray.deploy.options import (
     RayServiceOptions,
     metadata,
     pod_labels,
+    service_hosts,
 )
 from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
 from aim_ray.engine.llm_config import llm_config_dict
@@ -85,6 +87,7 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
         gateway.auth = gateway.auth.model_copy(
             update={"enabled": True, "api_keys_file": str(keys_file)}
         )
+    gateway = _accepting_service_hosts(gateway, options)
     mcp = args.mcp.model_copy(deep=True) if args.mcp else None
     if mcp is not None:
         # Only the pin: build_service lays SERVICE_DEFAULTS under these options when the
@@ -92,6 +95,25 @@ def cluster_app_args(args: AppArgs, options: RayServiceOptions) -> AppArgs:
         mcp.deployments.context = deep_merge(mcp.deployments.context, pin)
         mcp.deployments.tools = deep_merge(mcp.deployments.tools, pin)
     return args.model_copy(update={"gateway": gateway, "mcp": mcp})
+
+
+def _accepting_service_hosts(
+    gateway: GatewaySettings, options: RayServiceOptions
+) -> GatewaySettings:
+    """The gateway accepting the Host headers of its Service and of ``options.allowed_hosts``:
+    its default accepts loopback only (DNS-rebinding guard), which in a pod no client sends."""
+    hosts = [*gateway.allowed_hosts, *service_hosts(options), *options.allowed_hosts]
+    settings = gateway.model_dump(exclude_unset=True)
+    settings["allowed_hosts"] = list(dict.fromkeys(hosts))
+    # The old spelling's lists were folded into the gateway's when it was validated.
+    transport = settings.pop("mcp_transport", {})
+    transport = {
+        k: v for k, v in transport.items() if k not in ("allowed_hosts", "allowed_origins")
+    }
+    if transport:
+        settings["mcp_transport"] = transport
+    settings.setdefault("allowed_origins", gateway.allowed_origins)
+    return GatewaySettings.model_validate(settings)
 
 
 def render_rayservice(

@@ -149,7 +149,7 @@ class Gateway(Ingress):
 
     def _mount_mcp(self, app: FastAPI) -> None:
         endpoint = MCPEndpoint(
-            build_mcp_server(self._tools, self._context), self._settings.mcp_transport
+            build_mcp_server(self._tools, self._context), self._settings.transport_guard()
         )
         app.add_api_route("/mcp/health", self.mcp_health, methods=["GET"])
         app.router.routes.append(endpoint.route())
