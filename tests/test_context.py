@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
 import pytest
 from mcp_fixtures import (  # noqa: F401
@@ -15,6 +14,7 @@ from mcp_fixtures import (  # noqa: F401
     http_server,
     postgres,
 )
+from swap_race import directory_swapped_for_symlink
 
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
@@ -343,33 +343,17 @@ def test_a_directory_swapped_for_a_symlink_never_leaks(tmp_path):
     then opening it by name leaked the outside file; opening beneath the root's descriptor
     never can."""
     root, outside = tmp_path / "root", tmp_path / "outside"
-    (root / "real").mkdir(parents=True)
+    (root / "a").mkdir(parents=True)
     outside.mkdir()
-    (root / "real" / "f.txt").write_text("inside")
+    (root / "a" / "f.txt").write_text("inside")
     (outside / "f.txt").write_text("OUTSIDE-SECRET")
-    link, real, parked = root / "a", root / "real", root / "parked"
-    real.rename(link)
-    stop = threading.Event()
-
-    def swap() -> None:
-        while not stop.is_set():
-            link.rename(parked)
-            link.symlink_to(outside, target_is_directory=True)
-            link.unlink()
-            parked.rename(link)
-
-    swapper = threading.Thread(target=swap)
-    swapper.start()
     outcomes: list[str] = []
-    try:
+    with directory_swapped_for_symlink(root / "a", outside):
         for _ in range(300):
             try:
                 outcomes.append(read_under_roots("a/f.txt", [str(root)], 1000).text)
             except PathRefusedError as refused:
                 outcomes.append(str(refused))
-    finally:
-        stop.set()
-        swapper.join()
     assert not any("OUTSIDE-SECRET" in outcome for outcome in outcomes)
     assert "inside" in outcomes  # the directory was there between swaps
 
@@ -404,24 +388,9 @@ async def test_filesystem_provider_race_never_leaks(tmp_path):
     outside.mkdir()
     (root / "a" / "f.md").write_text("kitten inside")
     (outside / "f.md").write_text("kitten OUTSIDE-SECRET")
-    link, parked = root / "a", root / "parked"
-    stop = threading.Event()
-
-    def swap() -> None:
-        while not stop.is_set():
-            link.rename(parked)
-            link.symlink_to(outside, target_is_directory=True)
-            link.unlink()
-            parked.rename(link)
-
     ctx = service([files_provider(root)], cache={"enabled": False})
-    swapper = threading.Thread(target=swap)
-    swapper.start()
-    try:
+    with directory_swapped_for_symlink(root / "a", outside):
         results = [await ctx.retrieve(["files"], "kitten", 5) for _ in range(100)]
-    finally:
-        stop.set()
-        swapper.join()
     assert not any("OUTSIDE-SECRET" in result.model_dump_json() for result in results)
 
 

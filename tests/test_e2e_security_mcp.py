@@ -8,13 +8,13 @@ an SSE stream open.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import TEST_API_KEY
+from swap_race import directory_swapped_for_symlink
 from test_e2e_mcp import call, mcp_client
 
 pytestmark = pytest.mark.slow
@@ -76,28 +76,17 @@ async def test_file_reader_absolute_path_inside_reads_outside_is_refused(app, pl
 async def test_file_reader_never_leaks_while_a_directory_is_swapped(app, planted, tmp_path):
     """The attack run's race through /mcp: ``sub`` flips between a real directory and a
     symlink to outside the root while file_reader reads ``sub/cats.md``."""
-    sub, parked = planted / "sub", planted / "sub-parked"
+    sub = planted / "sub"
     sub.mkdir()
     (sub / "cats.md").write_text("kitten inside\n")
-    stop = threading.Event()
-
-    def swap() -> None:
-        while not stop.is_set():
-            sub.rename(parked)
-            sub.symlink_to(tmp_path / "outside", target_is_directory=True)
-            sub.unlink()
-            parked.rename(sub)
-
-    swapper = threading.Thread(target=swap)
-    swapper.start()
     try:
-        async with mcp_client(app) as client:
-            results = [
-                await client.call_tool("file_reader", {"path": "sub/cats.md"}) for _ in range(60)
-            ]
+        with directory_swapped_for_symlink(sub, tmp_path / "outside"):
+            async with mcp_client(app) as client:
+                results = [
+                    await client.call_tool("file_reader", {"path": "sub/cats.md"})
+                    for _ in range(60)
+                ]
     finally:
-        stop.set()
-        swapper.join()
         (sub / "cats.md").unlink()
         sub.rmdir()
     texts = [result.content[0].text for result in results]
