@@ -46,6 +46,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from aim_ray.deploy.cluster_env import cluster_env, with_cluster_env
 from aim_ray.errors import AimRayError
 from aim_ray.recipes.hardware import cpu_hardware
 
@@ -332,11 +333,17 @@ def controller_log(session_dir: Path) -> Path | None:
 
 @contextlib.contextmanager
 def gateway_server(
-    app_args: dict[str, Any], ready_timeout_s: float, stream_batching_ms: float | None
+    app_args: dict[str, Any],
+    ready_timeout_s: float,
+    stream_batching_ms: float | None = None,
+    ray_defaults: bool = False,
 ) -> Iterator[Endpoint]:
     """The aim-ray application on a local Ray cluster of its own, stopped on exit."""
     # Our own throwaway cluster: token auth would only get in the way.
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    if not ray_defaults:
+        # As `aim-ray serve run` starts it; the cluster inherits this process's env.
+        os.environ.update(with_cluster_env(os.environ, os.cpu_count()))
     if stream_batching_ms is not None:
         # Ray Serve LLM reads this at import in the replicas, which inherit our env.
         os.environ["RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS"] = str(stream_batching_ms)
@@ -663,6 +670,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS; Ray's default is 50). Diagnostic only: "
         "the default measures the app as it ships",
     )
+    parser.add_argument(
+        "--ray-defaults",
+        action="store_true",
+        help="start the gateway's Ray cluster with Ray's own settings instead of the ones "
+        "aim-ray ships with (aim_ray.deploy.cluster_env); the environment still wins",
+    )
     parser.add_argument("--api-key", default=None, help="bearer key if the gateway has auth on")
     parser.add_argument("--json-out", type=Path, default=None, help="write results as JSON")
     return parser.parse_args(argv)
@@ -675,7 +688,9 @@ def benchmark_target(
     workload = Workload(args.max_tokens, args.requests, args.time_cap, 300, args.api_key)
     if name == "gateway":
         console.log("starting the aim-ray gateway (Ray + Serve + vLLM engine, about a minute)")
-        server = gateway_server(app_args, args.ready_timeout, args.stream_batching_ms)
+        server = gateway_server(
+            app_args, args.ready_timeout, args.stream_batching_ms, args.ray_defaults
+        )
     else:
         console.log("starting vLLM's OpenAI server (about 30-60 s)")
         log_path = args.log_dir / "vllm.log"
@@ -710,6 +725,7 @@ def report(results, levels, args, started: str, contention: list[str]) -> dict[s
             "warmup_requests": args.warmup,
             "time_cap_s": args.time_cap,
             "gateway_stream_batching_ms": args.stream_batching_ms,
+            "gateway_ray_env": {k: os.environ.get(k) for k in cluster_env(os.cpu_count())},
         },
         "results": {t: {str(k): v for k, v in r.items()} for t, r in results.items()},
         "ratio_gateway_over_direct": {str(k): v for k, v in ratios(results, levels).items()},

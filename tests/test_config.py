@@ -13,7 +13,7 @@ from aim_ray.config.app import AppArgs, InvalidAppArgs, ModelSpec, parse_app_arg
 from aim_ray.config.gateway import AuthSettings
 from aim_ray.deploy.serve_config import render_serve_config, validate_serve_config
 from aim_ray.serving.app import build_llm_config
-from aim_ray.serving.gateway import load_api_keys
+from aim_ray.serving.auth import load_api_keys
 
 REPO = Path(__file__).resolve().parent.parent
 SERVE_CONFIGS = sorted((REPO / "serve_configs").glob("*.yaml"))

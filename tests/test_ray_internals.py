@@ -98,3 +98,85 @@ async def test_a_chat_round_is_held_to_the_router_timeout(monkeypatch):
     with pytest.raises(OpenAIHTTPException) as caught:
         await ingress.chat_round(chat_body(), raw_request())
     assert caught.value.status_code == 408
+
+
+async def _paced(items: list[str], gap_s: float) -> AsyncIterator[str]:
+    for item in items:
+        await asyncio.sleep(gap_s)
+        yield item
+
+
+async def _arrivals(batches: AsyncIterator[list[str]]) -> list[tuple[float, list[str]]]:
+    start = asyncio.get_running_loop().time()
+    return [(asyncio.get_running_loop().time() - start, batch) async for batch in batches]
+
+
+async def test_the_first_chunk_leaves_before_the_batching_window_closes():
+    # Ray's own batcher holds the first chunk for a whole window; ours sends it at once
+    # and batches the rest as Ray does.
+    window_ms = 400
+    stream = ray_internals._FirstChunkNowBatcher(_paced(["a", "b", "c"], 0.01), window_ms)
+    arrivals = await _arrivals(stream.stream())
+    (first_at, first), *rest = arrivals
+    assert first == ["a"]
+    assert first_at < window_ms / 1000 / 2
+    assert [item for _, batch in arrivals for item in batch] == ["a", "b", "c"]
+    assert rest and all(len(batch) >= 1 for _, batch in rest)
+
+
+async def test_an_empty_or_failing_stream_ends_the_first_wait():
+    empty = ray_internals._FirstChunkNowBatcher(_paced([], 0), 400)
+    assert await _arrivals(empty.stream()) == []
+
+    async def failing() -> AsyncIterator[str]:
+        raise ValueError("engine failed")
+        yield "never"
+
+    with pytest.raises(ValueError, match="engine failed"):
+        await _arrivals(ray_internals._FirstChunkNowBatcher(failing(), 400).stream())
+
+
+async def test_without_a_window_chunks_pass_one_by_one():
+    stream = ray_internals._FirstChunkNowBatcher(_paced(["a", "b"], 0), 0)
+    assert [batch for _, batch in await _arrivals(stream.stream())] == [["a"], ["b"]]
+
+
+async def _call_asgi(app, path: str = "/v1/chat/completions", **headers: str):
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
+        "state": {"request_id": "rid-1"},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_handler_exception_becomes_rays_openai_error_without_a_task_hop():
+    async def failing_app(scope, receive, send):
+        raise OpenAIHTTPException(status_code=404, message="no such model", type="NotFound")
+
+    sent = await _call_asgi(ray_internals.HandlerErrors(failing_app))
+    assert sent[0]["status"] == 404
+    assert b"no such model" in sent[1]["body"]
+    assert b"rid-1" in sent[1]["body"]
+
+
+def test_rays_error_middleware_is_replaced_by_plain_asgi():
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from aim_ray.config.gateway import CORSSettings
+
+    app = ray_internals.ingress_app(CORSSettings())
+    classes = [m.cls for m in app.user_middleware]
+    assert BaseHTTPMiddleware not in classes
+    assert ray_internals.HandlerErrors in classes

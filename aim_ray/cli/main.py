@@ -22,6 +22,7 @@ from aim_ray.cli.mcp import mcp_app
 from aim_ray.cli.models import models_app
 from aim_ray.cli.recipes import recipes_app
 from aim_ray.cli.render import render_app
+from aim_ray.cli.serve import serve_app
 
 app = typer.Typer(
     help="LLM inference for AMD Instinct GPUs as a Ray Serve application.",
@@ -34,6 +35,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(serve_config_app, name="serve-config")
 app.add_typer(render_app, name="render")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(serve_app, name="serve")
 app.command("test-endpoint")(test_endpoint)
 
 # Ray Serve LLM sends the root logger to stderr at INFO when imported, and vLLM's import

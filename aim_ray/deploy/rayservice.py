@@ -34,6 +34,7 @@ from aim_ray.config.app import AppArgs, ModelSpec
 from aim_ray.config.gateway import GatewaySettings
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.merge import deep_merge
+from aim_ray.deploy.cluster_env import cluster_env
 from aim_ray.deploy.manifests import network_policy, pod_monitor
 from aim_ray.deploy.options import (
     AMD_GPU_RESOURCE,
@@ -272,7 +273,8 @@ def _container(
         "image": image,
         "ports": [{"name": n, "containerPort": p} for n, p in ports],
         "resources": {"limits": dict(limits), "requests": requests},
-        "env": [],
+        # Every Ray process of the pod reads these when it starts.
+        "env": [{"name": k, "value": v} for k, v in cluster_env().items()],
         "volumeMounts": [],
     }
 

@@ -21,7 +21,10 @@ from aim_ray.engine.models import resolve_model_source
 from aim_ray.mcp.context.service import ContextService
 from aim_ray.mcp.tools.service import ToolService
 from aim_ray.serving.gateway import build_gateway
-from aim_ray.serving.ray_internals import maybe_apply_llm_deployment_config_defaults
+from aim_ray.serving.ray_internals import (
+    FirstChunkNowServer,
+    maybe_apply_llm_deployment_config_defaults,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,9 @@ def build_llm_config(spec: ModelSpec, *, prepare_model: bool = True) -> LLMConfi
     selection = choose_recipe(spec)
     logger.info("recipe for %s: %s", spec.model_id, "; ".join(selection.reasons))
     source = resolve_model_source(spec.source or spec.model_id, prepare=prepare_model)
-    return LLMConfig.model_validate(llm_config_dict(spec, selection, model_source=source))
+    config = llm_config_dict(spec, selection, model_source=source)
+    config.setdefault("server_cls", FirstChunkNowServer)
+    return LLMConfig.model_validate(config)
 
 
 def build_app(args: dict[str, Any]) -> Application:

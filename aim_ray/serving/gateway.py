@@ -13,8 +13,6 @@ to ``aim_ray.mcp.server``. The FastAPI app is built inside each replica
 from __future__ import annotations
 
 import asyncio
-import hmac
-import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
-from aim_ray.config.gateway import AuthSettings, GatewaySettings
-from aim_ray.errors import AimRayError, validation_problems
+from aim_ray.config.gateway import GatewaySettings
+from aim_ray.errors import validation_problems
 from aim_ray.mcp.chat.loop import Finished, MCPChat
 from aim_ray.mcp.protocol import (
     STATUS_PARTS,
@@ -41,6 +39,7 @@ from aim_ray.mcp.protocol import (
 )
 from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
 from aim_ray.metrics import GatewayMetricsMiddleware
+from aim_ray.serving.auth import APIKeyAuth, load_api_keys
 from aim_ray.serving.errors import ScrubServerErrors, openai_error
 from aim_ray.serving.guard import HostOriginGuard
 from aim_ray.serving.limits import ClientConcurrency, LimitExceeded, apply_limits, limit_error
@@ -57,27 +56,6 @@ from aim_ray.serving.rounds import ModelRounds, Tokenizers
 HEALTH_TIMEOUT_S = 5.0
 OPEN_PATHS = frozenset({"/health", "/mcp/health"})
 ENGINE_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
-
-
-def load_api_keys(auth: AuthSettings) -> frozenset[str]:
-    """Read the configured keys; an enabled auth with no keys is a configuration error."""
-    if not auth.enabled:
-        return frozenset()
-    keys = {k.strip() for k in os.environ.get(auth.api_keys_env, "").split(",")}
-    if auth.api_keys_file is not None:
-        try:
-            keys |= {line.strip() for line in auth.api_keys_file.read_text().splitlines()}
-        except OSError as exc:
-            raise AimRayError(
-                f"cannot read api_keys_file {auth.api_keys_file}: {exc.strerror}"
-            ) from None
-    keys.discard("")
-    if not keys:
-        raise AimRayError(
-            f"auth is enabled but no API keys were found in ${auth.api_keys_env} "
-            f"or api_keys_file ({auth.api_keys_file})"
-        )
-    return frozenset(keys)
 
 
 class Gateway(Ingress):
@@ -128,7 +106,7 @@ class Gateway(Ingress):
         )
         if self._api_keys:
             # Outside the concurrency cap, so requests with a wrong key take no slot.
-            app.middleware("http")(self._require_api_key)
+            app.add_middleware(APIKeyAuth, keys=self._api_keys, open_paths=OPEN_PATHS)
         app.add_middleware(
             HostOriginGuard,
             allowed_hosts=settings.allowed_hosts,
@@ -181,24 +159,6 @@ class Gateway(Ingress):
         if refusal is not None:
             return refusal
         return await super().completions(body, request)
-
-    async def _require_api_key(self, request: Request, call_next):
-        if request.url.path in OPEN_PATHS or request.method == "OPTIONS":
-            return await call_next(request)
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self._key_is_valid(key.strip()):
-            return openai_error(
-                401,
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
-        return await call_next(request)
-
-    def _key_is_valid(self, key: str) -> bool:
-        # Compare against every key so timing does not reveal which prefix matched.
-        matches = [hmac.compare_digest(key.encode(), k.encode()) for k in self._api_keys]
-        return any(matches)
 
     async def health(self) -> JSONResponse:
         """Liveness plus each engine's own health check."""
@@ -297,7 +257,10 @@ def build_gateway(
     max_context_tokens: int = 0,
 ) -> Application:
     """Bind one engine deployment per model, and the MCP services, behind the gateway."""
-    llm_deployments = {c.model_id: build_llm_deployment(c) for c in llm_configs}
+    # One name whatever the server class: dashboards and alerts key on "LLMServer:<model>".
+    llm_deployments = {
+        c.model_id: build_llm_deployment(c, name_prefix="LLMServer:") for c in llm_configs
+    }
     model_cards = {c.model_id: model_card(c) for c in llm_configs}
     options = maybe_apply_llm_deployment_config_defaults(
         Gateway.get_deployment_options(llm_configs), settings.deployment_config

@@ -10,8 +10,10 @@ upgrade that moves or renames them changes this file only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+import os
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -27,15 +29,21 @@ from ray.llm._internal.serve.core.configs.openai_api_models import (
 )
 from ray.llm._internal.serve.core.ingress.ingress import init, router_request_timeout
 from ray.llm._internal.serve.core.ingress.utils import _peek_at_generator
+from ray.llm._internal.serve.utils.batcher import Batcher
+from ray.llm._internal.serve.utils.server_utils import get_response_for_error
 from ray.serve.handle import DeploymentHandle
-from ray.serve.llm import LLMConfig
+from ray.serve.llm import LLMConfig, LLMServer
 from ray.serve.llm.ingress import OpenAiIngress
 from ray.serve.llm.openai_api_models import ChatCompletionRequest
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aim_ray.config.gateway import CORSSettings
 
 __all__ = [
+    "FirstChunkNowServer",
     "Ingress",
     "OpenAIHTTPException",
     "ingress_app",
@@ -47,14 +55,12 @@ __all__ = [
 
 def ingress_app(cors: CORSSettings) -> FastAPI:
     """Ray's ingress app (request ids, HTTP metrics, OpenAI-shaped handler errors) with
-    ``cors`` in place of its CORS middleware, which reflects any origin with credentials."""
+    ``cors`` in place of its CORS middleware, which reflects any origin with credentials,
+    and its error middleware as plain ASGI (``HandlerErrors``)."""
     app = init()
-    ray_cors = [m for m in app.user_middleware if m.cls is CORSMiddleware]
-    if len(ray_cors) != 1:
-        raise RuntimeError("Ray's ingress app no longer has exactly one CORS middleware")
-    position = app.user_middleware.index(ray_cors[0])
+    cors_position = _only_middleware(app, CORSMiddleware)
     if cors.allow_origins:
-        app.user_middleware[position] = Middleware(
+        app.user_middleware[cors_position] = Middleware(
             CORSMiddleware,
             allow_origins=cors.allow_origins,
             allow_credentials=cors.allow_credentials,
@@ -62,8 +68,50 @@ def ingress_app(cors: CORSSettings) -> FastAPI:
             allow_headers=cors.allow_headers,
         )
     else:
-        del app.user_middleware[position]
+        del app.user_middleware[cors_position]
+    # A BaseHTTPMiddleware relays every message of every response through a task of its
+    # own: on a streamed chat that is a hop per chunk.
+    app.user_middleware[_only_middleware(app, BaseHTTPMiddleware)] = Middleware(HandlerErrors)
     return app
+
+
+def _only_middleware(app: FastAPI, cls: type) -> int:
+    found = [i for i, m in enumerate(app.user_middleware) if m.cls is cls]
+    if len(found) != 1:
+        raise RuntimeError(f"Ray's ingress app no longer has exactly one {cls.__name__}")
+    return found[0]
+
+
+class HandlerErrors:
+    """ASGI middleware: an exception from a handler becomes the OpenAI-shaped error answer
+    Ray's own ingress gives for it (its status: 400 for invalid input, the exception's
+    ``status_code``, else 500), as Ray's ``BaseHTTPMiddleware`` did, without its task hop."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if started:
+                raise
+            answer = get_response_for_error(exc, getattr(Request(scope).state, "request_id", ""))
+            await JSONResponse(answer.model_dump(), status_code=answer.error.code)(
+                scope, receive, send
+            )
 
 
 def model_card(config: LLMConfig) -> ModelCard:
@@ -122,3 +170,75 @@ class Ingress(OpenAiIngress):
             )
         raise_if_error(first)
         return first, responses
+
+
+T = TypeVar("T")
+
+# Chosen with benchmarks/serving.py (see benchmarks/README.md): on a 2-core CPU box ...
+STREAM_BATCHING_MS = 0.0
+BATCH_WINDOW_ENV = "RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS"
+
+
+class _FirstChunkNowBatcher(Batcher[T]):
+    """Ray's stream batcher, except that the first chunk leaves as soon as it exists.
+
+    Ray 2.60's batcher holds every stream's first chunk until its first window closes,
+    which adds up to a whole window to each TTFT (upstream fix ray#64534, not released).
+    """
+
+    def __init__(self, generator: AsyncGenerator[T, None], interval_ms: float | None) -> None:
+        # Set before the base class starts its read task, which sets it.
+        self._arrived = asyncio.Event()
+        super().__init__(_noting_arrival(generator, self._arrived), interval_ms=interval_ms)
+
+    async def stream(self) -> AsyncGenerator[list[T], None]:
+        if not self.interval_s:
+            async for batch in super().stream():
+                yield batch
+            return
+        try:
+            await self._arrived.wait()
+            first, done = self.check_done_and_drain()
+            if first:
+                yield first
+            if done:
+                self.read_task.result()
+                return
+        except BaseException:
+            self.read_task.cancel()
+            raise
+        async for batch in super().stream():
+            yield batch
+
+
+async def _noting_arrival(
+    generator: AsyncGenerator[T, None], arrived: asyncio.Event
+) -> AsyncGenerator[T, None]:
+    try:
+        async for item in generator:
+            yield item
+            # Resumed right after the batcher's reader queued the item.
+            arrived.set()
+    finally:
+        # An empty or failing stream must not leave the first wait hanging.
+        arrived.set()
+
+
+class FirstChunkNowServer(LLMServer):
+    """Ray Serve LLM's engine deployment with the first streamed chunk sent at once, and
+    ``STREAM_BATCHING_MS`` as the stream batching window unless the model's
+    ``experimental_configs.stream_batching_interval_ms`` or the
+    ``RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS`` environment variable says otherwise."""
+
+    def _get_batch_interval_ms(self, stream: bool = True) -> float | None:
+        if not stream:
+            return None
+        configured = self._llm_config.experimental_configs.get("stream_batching_interval_ms")
+        if configured is not None:
+            return configured
+        return float(os.environ.get(BATCH_WINDOW_ENV, STREAM_BATCHING_MS))
+
+    def _batch_output_stream(
+        self, generator: AsyncGenerator[T, None]
+    ) -> AsyncGenerator[list[T], None]:
+        return _FirstChunkNowBatcher(generator, self._get_batch_interval_ms()).stream()
