@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -64,7 +63,7 @@ def rows(cores: int) -> list[Row]:
         Row("stream batching off", "baseline", {BATCH_WINDOW_ENV: "0"}),
         Row("HAProxy ingress", "baseline", haproxy),
         Row("throughput-optimized Serve", "baseline", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
-        Row("ASGI middleware + first chunk now (50 ms window)", "current", {BATCH_WINDOW_ENV: "50"}),
+        Row("ASGI middleware, first chunk now, 50 ms", "current", {BATCH_WINDOW_ENV: "50"}),
         Row("aim-ray as shipped (all levers)", "current", ray_defaults=False),
     ]
 
