@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ray.exceptions import ActorDiedError
-from test_mcp_chat import CALCULATOR, Handle, ScriptedEngine, call, request
+from test_mcp_chat import CALCULATOR, ScriptedEngine, call, request
 
 from aim_ray.config.gateway import ChatSettings
 from aim_ray.config.mcp import MCPConfig
@@ -36,7 +36,7 @@ async def test_a_lost_tool_replica_is_a_failed_call_not_an_error_response():
         {"tool_calls": [call("calculator", '{"expression": "6*7"}')]},
         {"content": "The tool is unavailable."},
     )
-    loop = MCPChat(Handle(DyingTools()), None, max_context_tokens=100, settings=ChatSettings())
+    loop = MCPChat(DyingTools(), None, max_context_tokens=100, settings=ChatSettings())
     outcome = await loop.handle(request(tools=[CALCULATOR]), engine)
     [record] = outcome.report.tool_calls
     assert (record.name, record.status) == ("calculator", "error")

@@ -71,8 +71,14 @@ class Engine:
 
 async def test_every_mcp_round_carries_the_clients_session_and_the_answer_its_report():
     engine = Engine(response('{"expression": "6*7"}'), response("42"))
-    tools = Handle(ToolService(MCPConfig.model_validate({"tools": [{"name": "calculator"}]})))
-    gateway = Gateway({"m": engine}, {"m": object()}, settings=GatewaySettings(), tools=tools)
+    config = MCPConfig.model_validate({"tools": [{"name": "calculator"}]})
+    gateway = Gateway(
+        {"m": engine},
+        {"m": object()},
+        settings=GatewaySettings(),
+        tools=Handle(ToolService(config)),
+        mcp=config,
+    )
     transport = httpx.ASGITransport(app=gateway.__serve_build_asgi_app__())
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as client:
         reply = await client.post(

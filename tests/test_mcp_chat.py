@@ -101,7 +101,7 @@ class Chat:
 def chat(engine, *, context=None, max_context_tokens=100, iterations=5) -> Chat:
     tools = ToolService(MCPConfig.model_validate({"tools": [{"name": "calculator"}]}))
     loop = MCPChat(
-        Handle(tools),
+        tools,
         Handle(context) if context else None,
         max_context_tokens=max_context_tokens,
         settings=ChatSettings(max_tool_iterations=iterations),
@@ -324,7 +324,7 @@ async def test_tool_rounds_share_one_time_budget():
         {"tool_calls": [call("calculator", '{"expression": "1+1"}')]}, {"content": "done"}
     )
     loop = MCPChat(
-        Handle(SlowTools()),
+        SlowTools(),
         None,
         max_context_tokens=100,
         settings=ChatSettings(),

@@ -31,14 +31,12 @@ class Method:
 
 
 class FakeTools:
-    def __init__(self) -> None:
-        self.list_tools = Method(
-            lambda: [ToolSpec(name="calculator", description="c", input_schema={})]
-        )
-        self.call_tool = Method(self._call)
+    @staticmethod
+    async def list_tools() -> list[ToolSpec]:
+        return [ToolSpec(name="calculator", description="c", input_schema={})]
 
     @staticmethod
-    def _call(name: str, arguments: dict) -> ToolResult:
+    async def call_tool(name: str, arguments: dict) -> ToolResult:
         if name != "calculator":
             return ToolResult(
                 tool=name, status="error", content="unknown", is_error=True, latency_ms=1

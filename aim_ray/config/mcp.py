@@ -112,6 +112,11 @@ class ServiceDeployments(MCPModel):
 
     context: dict[str, Any] = Field(default_factory=dict)
     tools: dict[str, Any] = Field(default_factory=dict)
+    light_tools_in_gateway: bool = Field(
+        default=True,
+        description="Run pure-computation tools (calculator) in the gateway replicas too, "
+        "saving a hop between processes a call; false sends every call to the tool deployment.",
+    )
 
 
 class MCPConfig(MCPModel):

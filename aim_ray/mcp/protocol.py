@@ -163,7 +163,8 @@ class ContextAPI(Protocol):
 
 
 class ToolAPI(Protocol):
-    """``ToolService``'s methods, as called through its handle (``.remote``)."""
+    """The tools as the gateway calls them (``aim_ray.mcp.tools.client.ToolClient``), and
+    ``ToolService``'s methods behind its handle (``.remote``)."""
 
     async def list_tools(self) -> list[ToolSpec]: ...
 

@@ -49,7 +49,7 @@ import aim_ray
 from aim_ray.config.gateway import MCPTransportSettings
 from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.secrets import describe_error
-from aim_ray.mcp.protocol import ResourceContent, ResourceSpec, ToolResult, ToolSpec
+from aim_ray.mcp.protocol import ResourceContent, ResourceSpec, ToolAPI, ToolResult, ToolSpec
 
 Context = ServerRequestContext[Any]
 Page = types.PaginatedRequestParams | None
@@ -98,11 +98,11 @@ def _guarded(
     return run
 
 
-def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Server:
+def build_mcp_server(tools: ToolAPI, context: DeploymentHandle) -> Server:
     """An MCP server whose tools and resources live in the tool and context deployments."""
 
     async def list_tools(ctx: Context, params: Page) -> types.ListToolsResult:
-        specs: list[ToolSpec] = await tools.list_tools.remote()
+        specs: list[ToolSpec] = await tools.list_tools()
         return types.ListToolsResult(
             tools=[
                 types.Tool(name=s.name, description=s.description, input_schema=s.input_schema)
@@ -111,12 +111,12 @@ def build_mcp_server(tools: DeploymentHandle, context: DeploymentHandle) -> Serv
         )
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        result: ToolResult = await tools.call_tool.remote(params.name, params.arguments or {})
+        result: ToolResult = await tools.call_tool(params.name, params.arguments or {})
         if result.status == "error":
             # The spec: an unknown tool is a protocol error; a tool that ran and failed
             # (arguments it refused included) is a result with isError. Only a failed call
             # pays for the listing.
-            listed: list[ToolSpec] = await tools.list_tools.remote()
+            listed: list[ToolSpec] = await tools.list_tools()
             if params.name not in {spec.name for spec in listed}:
                 raise MCPError(types.INVALID_PARAMS, f"unknown tool: {params.name!r}")
         return types.CallToolResult(

@@ -59,7 +59,7 @@ def build_app(args: dict[str, Any]) -> Application:
         app_args.gateway,
         tools=build_service("ToolService", ToolService, mcp.deployments.tools, mcp),
         context=build_service("ContextService", ContextService, mcp.deployments.context, mcp),
-        max_context_tokens=mcp.context.max_length,
+        mcp=mcp,
     )
 
 

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from vllm.exceptions import VLLMClientError
 
 from aim_ray.config.gateway import GatewaySettings
+from aim_ray.config.mcp import MCPConfig
 from aim_ray.errors import validation_problems
 from aim_ray.mcp.chat.loop import Finished, MCPChat
 from aim_ray.mcp.protocol import (
@@ -38,6 +39,7 @@ from aim_ray.mcp.protocol import (
     overall_status,
 )
 from aim_ray.mcp.server import MCPEndpoint, build_mcp_server
+from aim_ray.mcp.tools.client import ToolClient
 from aim_ray.metrics import GatewayMetricsMiddleware
 from aim_ray.serving.auth import APIKeyAuth, load_api_keys
 from aim_ray.serving.errors import ScrubServerErrors, openai_error
@@ -69,7 +71,7 @@ class Gateway(Ingress):
         settings: GatewaySettings,
         tools: DeploymentHandle[ToolAPI] | None = None,
         context: DeploymentHandle[ContextAPI] | None = None,
-        max_context_tokens: int = 0,
+        mcp: MCPConfig | None = None,
         tokenizer_sources: dict[str, str] | None = None,
         lora_paths: dict[str, str] | None = None,
     ) -> None:
@@ -77,12 +79,12 @@ class Gateway(Ingress):
         self._tokenizers = Tokenizers(tokenizer_sources or {})
         self._settings = settings
         self._api_keys = load_api_keys(settings.auth)
-        self._tools = tools
+        self._tools = None if tools is None or mcp is None else ToolClient(tools, mcp)
         self._context = context
         self._mcp_chat = MCPChat(
-            tools,
+            self._tools,
             context,
-            max_context_tokens=max_context_tokens,
+            max_context_tokens=mcp.context.max_length if mcp else 0,
             settings=settings.chat,
             max_tool_time_s=settings.limits.max_tool_time_s,
         )
@@ -176,9 +178,7 @@ class Gateway(Ingress):
         """Each context provider's and remote MCP server's state; 503 when none works."""
         context: ContextHealth
         tools: ToolsHealth
-        context, tools = await asyncio.gather(
-            self._context.health.remote(), self._tools.health.remote()
-        )
+        context, tools = await asyncio.gather(self._context.health.remote(), self._tools.health())
         # Unhealthy only when nothing works: tools still run while providers are down.
         status = overall_status(
             up for service in (context.status, tools.status) for up in STATUS_PARTS[service]
@@ -254,7 +254,7 @@ def build_gateway(
     *,
     tools: Application | None = None,
     context: Application | None = None,
-    max_context_tokens: int = 0,
+    mcp: MCPConfig | None = None,
 ) -> Application:
     """Bind one engine deployment per model, and the MCP services, behind the gateway."""
     # One name whatever the server class: dashboards and alerts key on "LLMServer:<model>".
@@ -272,7 +272,7 @@ def build_gateway(
         settings=settings,
         tools=tools,
         context=context,
-        max_context_tokens=max_context_tokens,
+        mcp=mcp,
         tokenizer_sources={c.model_id: _tokenizer_source(c) for c in llm_configs},
     )
 

@@ -102,7 +102,7 @@ class MCPChat:
 
     def __init__(
         self,
-        tools: DeploymentHandle[ToolAPI] | None,
+        tools: ToolAPI | None,
         context: DeploymentHandle[ContextAPI] | None,
         *,
         max_context_tokens: int,
@@ -165,7 +165,7 @@ class MCPChat:
         # Tools change only on redeploy or when a remote server comes and goes; a short
         # TTL keeps the registry off every request's path.
         if time.monotonic() - self._registry_at > REGISTRY_TTL_S:
-            specs: list[ToolSpec] = await self._tools.list_tools.remote()
+            specs: list[ToolSpec] = await self._tools.list_tools()
             self._registry = {spec.name: spec for spec in specs}
             self._registry_at = time.monotonic()
         return self._registry
@@ -274,7 +274,7 @@ class MCPChat:
         if not isinstance(arguments, dict):
             return _failed_call(call["id"], name, arguments, "the arguments must be an object")
         try:
-            result: ToolResult = await self._tools.call_tool.remote(name, arguments)
+            result: ToolResult = await self._tools.call_tool(name, arguments)
         except RayError as error:
             # A ToolService replica died under the call: the model and the client get a
             # failed call, never Ray's error text (actor ids, pids, node addresses).
