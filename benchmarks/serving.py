@@ -46,7 +46,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aim_ray.deploy.cluster_env import cluster_env, with_cluster_env
+from aim_ray.deploy.cluster_env import cluster_env, local_cluster_env, new_haproxy_dir
 from aim_ray.errors import AimRayError
 from aim_ray.recipes.hardware import cpu_hardware
 
@@ -343,7 +343,7 @@ def gateway_server(
     os.environ["RAY_AUTH_MODE"] = "disabled"
     if not ray_defaults:
         # As `aim-ray serve run` starts it; the cluster inherits this process's env.
-        os.environ.update(with_cluster_env(os.environ, os.cpu_count()))
+        os.environ.update(local_cluster_env(os.environ, os.cpu_count(), new_haproxy_dir()))
     if stream_batching_ms is not None:
         # Ray Serve LLM reads this at import in the replicas, which inherit our env.
         os.environ["RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS"] = str(stream_batching_ms)

@@ -40,11 +40,11 @@ from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture belo
 )
 from sql_roles import reader_name
 
-from aim_ray.deploy.cluster_env import with_cluster_env
+from aim_ray.deploy.cluster_env import local_cluster_env, new_haproxy_dir
 
 # Every Ray cluster the suite starts runs with the environment aim-ray ships with; set here,
 # before any test module imports Ray, so this process reads the same settings as the cluster.
-os.environ.update(with_cluster_env(os.environ, os.cpu_count()))
+os.environ.update(local_cluster_env(os.environ, os.cpu_count(), new_haproxy_dir()))
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_CONFIG = REPO / "serve_configs" / "local.yaml"
