@@ -9,6 +9,9 @@ request so drift hits them alike:
 - ``plain``: no MCP (the baseline);
 - ``context cold``: ``mcp_context`` with a query never asked before (every provider hit);
 - ``context warm``: ``mcp_context`` with one repeated query (answered from the cache);
+- ``plain, same prompt``: no MCP, but the very system message the gateway built for the
+  warm way (from its ``mcp.context.items``): the same prompt tokens, so ``context warm``
+  minus this is what retrieval costs beyond prefilling the longer prompt (the residual);
 - ``tool round``: ``tools`` naming ``calculator`` with ``tool_choice`` forcing it: the
   gateway asks the engine for the arguments, runs the tool, and asks again.
 
@@ -48,7 +51,9 @@ from serving import (
     run_main,
 )
 
-WAYS = ("plain", "context cold", "context warm", "tool round")
+from aim_ray.mcp.chat.context import CONTEXT_HEADER
+
+WAYS = ("plain", "context cold", "context warm", "plain, same prompt", "tool round")
 QUESTION = "In one sentence, what do the notes say about the Paris office?"
 PG_SCHEMA = "aim_ray_bench"
 NOTES = [
@@ -136,7 +141,9 @@ def mcp_section(docs: Path, postgres: dict[str, Any] | None) -> dict[str, Any]:
 # -- the requests ------------------------------------------------------------------------
 
 
-def request_body(way: str, model: str, providers: list[str], index: int, max_tokens: int):
+def request_body(
+    way: str, model: str, providers: list[str], index: int, max_tokens: int, context_text: str
+):
     body: dict[str, Any] = {
         "model": model,
         "messages": [{"role": "user", "content": QUESTION}],
@@ -148,6 +155,8 @@ def request_body(way: str, model: str, providers: list[str], index: int, max_tok
         # Cold: the same words (so the same items) in a form the cache has not seen.
         query = "Paris office" + ("!" * (index + 1) if way == "context cold" else "")
         body["mcp_context"] = {"providers": providers, "query": query}
+    if way == "plain, same prompt":
+        body["messages"].insert(0, {"role": "system", "content": context_text})
     if way == "tool round":
         body["messages"] = [{"role": "user", "content": "What is 1234 times 5678?"}]
         body["tools"] = [{"type": "function", "function": {"name": "calculator"}}]
@@ -172,7 +181,14 @@ async def one_request(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[s
         "cached": all(p.get("cached") for p in context.get("providers", [])) and bool(context),
         "tool_ms": sum(c["latency_ms"] for c in calls),
         "tool_ok": all(c["status"] == "ok" for c in calls),
+        "context_text": injected_text(context.get("items", [])),
     }
+
+
+def injected_text(items: list[dict[str, Any]]) -> str:
+    """The system message the gateway built from these context items (its own format)."""
+    lines = [f"[{item['provider']}:{item['id']}] {item['content'].strip()}" for item in items]
+    return CONTEXT_HEADER + "\n".join(lines)
 
 
 async def run_all(base_url: str, model: str, providers: list[str], args) -> dict[str, list]:
@@ -181,10 +197,13 @@ async def run_all(base_url: str, model: str, providers: list[str], args) -> dict
     async with httpx.AsyncClient(base_url=base_url, timeout=300) as client:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("requests", total=total)
+            context_text = ""
             for index in range(args.warmup + args.requests):
                 for way in WAYS:
-                    body = request_body(way, model, providers, index, args.max_tokens)
+                    body = request_body(way, model, providers, index, args.max_tokens, context_text)
                     result = await one_request(client, body)
+                    if way == "context warm":
+                        context_text = result["context_text"]
                     if index >= args.warmup:
                         results[way].append(result)
                     progress.advance(task)
@@ -258,7 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"providers: {', '.join(providers)}; model: {model}")
         results = asyncio.run(run_all(base_url, model, providers, args))
     summary = summarize(results)
-    Console(width=120).print(table(summary))  # the figures go to stdout, progress to stderr
+    out = Console(width=120)  # the figures go to stdout, progress to stderr
+    out.print(table(summary))
+    warm, same = summary["context warm"], summary["plain, same prompt"]
+    summary["residual_ms"] = warm["p50_ms"] - same["p50_ms"]
+    out.print(
+        f"residual: context warm - plain with the same prompt = {summary['residual_ms']:.1f} ms "
+        f"p50 ({fmt(warm['prompt_tokens'], 0)} vs {fmt(same['prompt_tokens'], 0)} prompt "
+        "tokens): what mcp_context costs beyond prefilling its extra tokens"
+    )
     if args.json_out:
         report = {"started": started, "args": vars(args) | {"config": str(args.config)}}
         report |= {"summary": summary, "runs": results}
