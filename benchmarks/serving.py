@@ -739,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     targets = [t for t in TARGETS if t in args.targets.split(",")]
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     app_args = load_app_args(args.config)
+    # One client drives every stream: the gateway's per-client cap (8 by default) is a
+    # fairness policy, not what this measures.
+    limits = app_args.setdefault("gateway", {}).setdefault("limits", {})
+    limits.setdefault("max_concurrent_per_client", max(8, *args.levels))
     contention = check_contention("before the run")
     llm_config = llm_config_for(app_args)
     results = {name: benchmark_target(name, app_args, llm_config, args) for name in targets}
