@@ -247,6 +247,18 @@ def summarize(
     )
 
 
+async def measure_then_shut_down(
+    handle: DeploymentHandle, url: str, plan: LoadPlan
+) -> Summary:
+    """Shut Serve down in the loop that measured: with the throughput-optimized
+    router running in the caller's loop, a handle's router can only be stopped
+    while that loop is alive."""
+    try:
+        return await measure(handle, url, plan)
+    finally:
+        await serve.shutdown_async()
+
+
 @contextmanager
 def local_ray() -> Iterator[None]:
     """A fresh local cluster in a temp dir of its own, so no other Ray is joined or
@@ -276,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plan: {plan.model_dump_json()}", flush=True)
     with slow_server(plan.delay_s) as url, local_ray():
         handle = serve.run(tool_app(plan), name=APP_NAME, route_prefix=None)
-        summary = asyncio.run(measure(handle, url, plan))
+        summary = asyncio.run(measure_then_shut_down(handle, url, plan))
     print(
         f"{summary.ok}/{summary.requests} ok in {summary.load_s:.1f}s "
         f"(p50 {summary.latency_p50_ms} ms, p95 {summary.latency_p95_ms} ms); replicas: "

@@ -61,6 +61,7 @@ from ray.util import (
 
 from aim_ray.config.app import ModelSpec
 from aim_ray.config.mcp import MCPConfig
+from aim_ray.deploy.cluster_env import SYNC_DRIVER_ENV
 from aim_ray.deploy.options import ROLE_LABEL, SERVICES_ROLE, RayServiceOptions
 from aim_ray.deploy.rayservice import render_rayservice
 from aim_ray.serving.app import SERVICE_DEFAULTS, build_app, build_llm_config
@@ -345,7 +346,8 @@ def _run_driver(cluster: SimCluster) -> Report:
         capture_output=True,
         text=True,
         timeout=DRIVER_TIMEOUT_S,
-        env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        # The driver calls handles from synchronous code; the cluster keeps the fast paths.
+        env={**os.environ, **SYNC_DRIVER_ENV, "RAY_AUTH_MODE": "disabled"},
     )
     print(done.stdout)  # the driver's placement table, shown by pytest on failure
     lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT_PREFIX)]

