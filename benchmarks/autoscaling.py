@@ -247,9 +247,7 @@ def summarize(
     )
 
 
-async def measure_then_shut_down(
-    handle: DeploymentHandle, url: str, plan: LoadPlan
-) -> Summary:
+async def measure_then_shut_down(handle: DeploymentHandle, url: str, plan: LoadPlan) -> Summary:
     """Shut Serve down in the loop that measured: with the throughput-optimized
     router running in the caller's loop, a handle's router can only be stopped
     while that loop is alive."""
