@@ -59,7 +59,7 @@ def run(
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
-        stop_leftover_haproxy(haproxy)
+        stop_leftover_haproxy(env, haproxy)
         shutil.rmtree(haproxy, ignore_errors=True)
     raise typer.Exit(code)
 
