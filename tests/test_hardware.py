@@ -175,13 +175,20 @@ CPUINFO = Path(__file__).parent / "data" / "cpuinfo"
 
 
 @pytest.mark.parametrize(
-    ("file", "isa", "native_bf16"),
-    [("avx512-bf16_epyc.txt", "avx512_bf16", True), ("avx2_epyc.txt", "avx2", False)],
+    ("file", "isa", "native_bf16", "bf16_fits", "vendor"),
+    [
+        ("avx512-bf16_epyc.txt", "avx512_bf16", True, True, "AMD EPYC"),
+        ("avx2_epyc.txt", "avx2", False, False, "AMD EPYC"),
+        ("amx-bf16_xeon.txt", "amx_bf16", True, False, "Intel(R) Xeon(R)"),
+    ],
 )
-def test_cpu_hardware_reads_the_isa_from_cpuinfo(file: str, isa: str, native_bf16: bool) -> None:
+def test_cpu_hardware_reads_the_isa_from_cpuinfo(
+    file: str, isa: str, native_bf16: bool, bf16_fits: bool, vendor: str
+) -> None:
     hardware = cpu_hardware(source="name", cpuinfo=CPUINFO / file)
-    assert (hardware.kind, hardware.cpu_isa, hardware.native_bf16) == ("CPU", isa, native_bf16)
-    assert hardware.product_name and hardware.product_name.startswith("AMD EPYC")
+    assert (hardware.kind, hardware.cpu_isa) == ("CPU", isa)
+    assert (hardware.native_bf16, hardware.bf16_fits) == (native_bf16, bf16_fits)
+    assert hardware.product_name and hardware.product_name.startswith(vendor)
 
 
 def test_parse_cpuinfo_prefers_amx_and_falls_back_to_baseline() -> None:
@@ -191,5 +198,5 @@ def test_parse_cpuinfo_prefers_amx_and_falls_back_to_baseline() -> None:
 
 def test_cpu_isa_is_unknown_without_cpuinfo(tmp_path: Path) -> None:
     hardware = cpu_hardware(cpuinfo=tmp_path / "missing")
-    assert (hardware.cpu_isa, hardware.native_bf16) == (None, None)
+    assert (hardware.cpu_isa, hardware.native_bf16, hardware.bf16_fits) == (None, None, None)
     assert Hardware(kind="MI300X", gpu_count=8, source="test").native_bf16 is None

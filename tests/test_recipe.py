@@ -245,7 +245,7 @@ def test_unknown_model_falls_back_to_the_general_recipe() -> None:
 @pytest.mark.parametrize(
     ("isa", "precision", "chosen"),
     [
-        ("amx_bf16", "auto", SMOLLM),
+        ("amx_bf16", "auto", SMOLLM_FP32),  # native, but vLLM 0.32 gets it wrong there
         ("avx512_bf16", "auto", SMOLLM),
         ("avx512f", "auto", SMOLLM_FP32),
         ("avx2", "auto", SMOLLM_FP32),
@@ -254,7 +254,7 @@ def test_unknown_model_falls_back_to_the_general_recipe() -> None:
         ("avx2", "bf16", SMOLLM),  # asked for by name: slower, but what was asked
     ],
 )
-def test_cpu_precision_follows_native_bf16(isa: str | None, precision: str, chosen: str) -> None:
+def test_cpu_precision_follows_bf16_fit(isa: str | None, precision: str, chosen: str) -> None:
     cpu = Hardware(kind="CPU", gpu_count=0, source="test", cpu_isa=isa)
     selection = select_recipe(
         "HuggingFaceTB/SmolLM2-135M-Instruct", cpu, precision=precision, catalog=SHIPPED
@@ -474,6 +474,12 @@ def no_gpu_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             SMOLLM_FP32,
             "float32",
             f"ranked above {SMOLLM}: this CPU (avx2) has no native bf16",
+        ),
+        (
+            "amx-bf16_xeon.txt",
+            SMOLLM_FP32,
+            "float32",
+            f"ranked above {SMOLLM}: on this CPU (amx_bf16) vLLM's AMX bf16 kernels answer wrongly",
         ),
     ],
 )

@@ -47,6 +47,11 @@ _DEVICE_ID_KINDS = {
 # falls back and batched bf16 decoding was 2.4x slower than fp32 (AVX2 box, SmolLM2-135M).
 CPU_ISAS: tuple[str, ...] = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
 NATIVE_BF16_ISAS = frozenset({"amx_bf16", "avx512_bf16"})
+# vLLM 0.32's CPU kernels for AMX (its small-GEMM and AMX attention paths) answer wrongly in
+# bf16: on a Xeon with amx_bf16, SmolLM2-135M said "L'Étoile, la Marseillaise, ..." where
+# fp32, and transformers' own bf16 on the same box, said "Paris" (2026-12-02). There bf16
+# is native but not chosen.
+WRONG_BF16_ISAS = frozenset({"amx_bf16"})
 BASELINE_ISA = "baseline"
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -89,6 +94,13 @@ class Hardware(BaseModel):
         if self.is_gpu or self.cpu_isa is None:
             return None
         return self.cpu_isa in NATIVE_BF16_ISAS
+
+    @property
+    def bf16_fits(self) -> bool | None:
+        """Whether a bf16 CPU recipe should run here: native bf16 that vLLM computes right."""
+        if self.native_bf16 is None:
+            return None
+        return self.native_bf16 and self.cpu_isa not in WRONG_BF16_ISAS
 
 
 def kind_from_name(name: str) -> str | None:

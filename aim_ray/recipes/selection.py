@@ -1,7 +1,7 @@
 """Recipe selection: which recipe and GPU count serve a model on given hardware, and why.
 
 Owns ``select_recipe``, its ranking (AIM's: tier, metric, priority, precision, maturity, with
-a CPU's missing native bf16 weighed in), and the reasons it gives for its choice and for
+a CPU where bf16 does not fit weighed in), and the reasons it gives for its choice and for
 every recipe it passed over.
 """
 
@@ -153,21 +153,33 @@ def _pick_gpu_count(recipe: Recipe, request: _Request) -> int | None:
     return fitting[-1] if fitting else None
 
 
-def _emulated_on_cpu(recipe: Recipe, hardware: Hardware) -> bool:
-    """A bf16 recipe on a CPU known to lack native bf16: its matmuls would fall back."""
-    return recipe.precision == "bf16" and hardware.native_bf16 is False
+def _bf16_unfit_on_cpu(recipe: Recipe, hardware: Hardware) -> bool:
+    """A bf16 recipe on a CPU where bf16 falls back (slow) or vLLM gets it wrong."""
+    return recipe.precision == "bf16" and hardware.bf16_fits is False
+
+
+def _bf16_unfit_reason(hardware: Hardware) -> str:
+    if hardware.native_bf16:
+        return (
+            f"on this CPU ({hardware.cpu_isa}) vLLM's AMX bf16 kernels answer wrongly, "
+            "so bf16 is not chosen"
+        )
+    return (
+        f"this CPU ({hardware.cpu_isa}) has no native bf16 (avx512_bf16 or amx_bf16), "
+        "so bf16 matmuls fall back and run slower than fp32"
+    )
 
 
 def _rank_key(recipe: Recipe, request: _Request) -> tuple:
     auto = request.precision == "auto"
     precision = _PRECISION_ORDER[recipe.precision] if auto else 0
-    emulated = int(auto and _emulated_on_cpu(recipe, request.hardware))
+    bf16_unfit = int(auto and _bf16_unfit_on_cpu(recipe, request.hardware))
     metric = 0 if request.metric or recipe.metric in (None, _PREFERRED_METRIC) else 1
     return (
         _TIER_ORDER[recipe.tier],
         metric,
         -recipe.priority,
-        emulated,
+        bf16_unfit,
         precision,
         _MATURITY_ORDER[recipe.maturity],
         recipe.id,
@@ -178,8 +190,7 @@ _RANK_EXPLANATIONS = (
     "its tier ({}) comes first in the search order",
     "latency is preferred when no metric is asked for",
     "higher priority ({})",
-    "this CPU ({}) has no native bf16 (avx512_bf16 or amx_bf16), so bf16 matmuls fall back "
-    "and run slower than fp32",
+    "{}",
     "lower precision ({}) is preferred on auto",
     "more mature ({})",
     "its id sorts first",
@@ -192,7 +203,7 @@ def _why_first(winner: Recipe, other: Recipe, request: _Request) -> str:
         TIER_LABELS[winner.tier],
         winner.metric,
         winner.priority,
-        request.hardware.cpu_isa,
+        _bf16_unfit_reason(request.hardware),
         winner.precision,
         winner.maturity,
         winner.id,
@@ -239,6 +250,8 @@ def _hardware_reason(hardware: Hardware) -> str:
         if hardware.cpu_isa is None:
             return f"hardware: CPU (from {hardware.source})"
         bf16 = "native bf16" if hardware.native_bf16 else "no native bf16"
+        if hardware.native_bf16 and not hardware.bf16_fits:
+            bf16 += " that vLLM gets wrong"
         return f"hardware: CPU with {hardware.cpu_isa}, {bf16} (from {hardware.source})"
     if hardware.gpu_count == 0:
         return f"hardware: {hardware.kind}, GPU count not known (from {hardware.source})"
