@@ -109,6 +109,8 @@ def run_serving(
     ]
     if args.requests:
         command += ["--requests", str(args.requests)]
+    if args.config:
+        command += ["--config", str(args.config)]
     if ray_defaults and code == REPO:
         command.append("--ray-defaults")
     base = {k: v for k, v in os.environ.items() if k not in CONTROLLED_ENV}
@@ -143,6 +145,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,8", help="levels (default 1,8)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--requests", type=int, default=0, help="per level (serving.py's rule)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="serve config for every row and vLLM (default serving.py's); pin the model's "
+        "precision here when the baseline code would choose another dtype on this CPU",
+    )
     parser.add_argument("--only", default="", help="comma-separated row numbers (1-based)")
     parser.add_argument("--json-out", type=Path, default=None)
     return parser.parse_args(argv)
