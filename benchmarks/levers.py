@@ -116,7 +116,10 @@ def run_serving(
     base = {k: v for k, v in os.environ.items() if k not in CONTROLLED_ENV}
     full_env = base | env | {"PYTHONPATH": str(code)}
     with log.open("w") as sink:
-        done = subprocess.run(command, env=full_env, stdout=sink, stderr=subprocess.STDOUT)
+        # Ray puts the driver's working directory first on its workers' path: run in ``code``.
+        done = subprocess.run(
+            command, cwd=code, env=full_env, stdout=sink, stderr=subprocess.STDOUT
+        )
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-30:])
         raise SystemExit(f"serving.py failed for {target} ({code}); log {log}:\n{tail}")
