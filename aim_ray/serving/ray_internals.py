@@ -174,7 +174,8 @@ class Ingress(OpenAiIngress):
 
 T = TypeVar("T")
 
-# Chosen with benchmarks/serving.py (see benchmarks/README.md): on a 2-core CPU box ...
+# Chosen with benchmarks/levers.py (benchmarks/README.md, 2026-12-02): on a 2-core CPU box a
+# 20 ms window was worse than none on tok/s, TTFT and ITL; a small engine has nothing to batch.
 STREAM_BATCHING_MS = 0.0
 BATCH_WINDOW_ENV = "RAYLLM_MODEL_RESPONSE_BATCH_TIMEOUT_MS"
 
