@@ -195,6 +195,9 @@ async def run(endpoint, args) -> dict[str, dict[str, float]]:
     finally:
         server.should_exit = True
         await task
+        # The handle's router runs in this loop (throughput-optimized Serve): shut Serve
+        # down while the loop lives; the gateway's own cleanup then finds nothing to stop.
+        await serve.shutdown_async()
 
 
 def table(results: dict[str, dict[str, float]], concurrency: int) -> Table:
