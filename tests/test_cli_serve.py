@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from mcp_fixtures import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,6 @@ class Hello:
 
 app = Hello.bind()
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_is_free(port: int) -> bool:
@@ -113,7 +108,7 @@ def _serve_run_killed(wrapper: subprocess.Popen[bytes]) -> None:  # Ray's agents
 @pytest.mark.parametrize("stop", [_ctrl_c, _serve_run_killed], ids=["ctrl-c", "killed"])
 def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Path) -> None:
     (tmp_path / "hello_app.py").write_text(HELLO_APP)
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "hello.yaml"
     config.write_text(
         yaml.safe_dump(
