@@ -81,8 +81,8 @@ def stop_leftovers(serve_run: int, haproxy: Path | None, settle_s: float = 15.0)
     many processes that was.
 
     The cluster is ``serve run``'s process group (Ray's own processes and agents) plus the
-    processes that carry ``haproxy``, its HAProxy folder, in their environment or command
-    line (Ray's workers lead groups of their own; HAProxy is their child). Pass ``None``
+    processes that carry ``haproxy``, its HAProxy folder, in their environment (Ray's
+    workers lead groups of their own; HAProxy is their child). Pass ``None``
     for a folder the user chose: it may be shared. Processes still shutting down get up to
     ``settle_s`` to exit; those whose parent is gone already will not, and are killed at
     once."""
@@ -112,9 +112,7 @@ def _cluster(pgid: int, folder: str | None) -> set[psutil.Process]:
 
 
 def _carries(process: psutil.Process, folder: str) -> bool:
-    """Whether ``folder`` is on the process's command line or in its environment."""
-    if any(arg.startswith(folder) for arg in process.cmdline()):
-        return True
+    """Whether ``folder`` is in the process's environment (HAProxy inherits its parent's)."""
     return any(f"{value}{os.sep}".startswith(folder) for value in process.environ().values())
 
 
