@@ -22,13 +22,13 @@ from sql_roles import reader_role, require_superuser  # noqa: F401
 from aim_ray.config import mcp_tools as mcp_config
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_providers import ChromaSettings
+from aim_ray.mcp.backends.html import html_to_text
 from aim_ray.mcp.context.chroma import ChromaProvider
 from aim_ray.mcp.tools import base as tools_module
 from aim_ray.mcp.tools.base import ToolError
 from aim_ray.mcp.tools.calculator import Calculator
 from aim_ray.mcp.tools.remote import MCPClientError, MCPTimeoutError, connect
 from aim_ray.mcp.tools.service import ToolService
-from aim_ray.mcp.tools.web import html_to_text
 
 SECRET = "tool-secret-0a9b8c7d6e5f"
 

@@ -1,16 +1,15 @@
 """The ``web_fetch`` and ``web_search`` tools: guarded outbound requests through netguard
-(every address and redirect checked, body capped), and ``html_to_text`` for pages."""
+(every address and redirect checked, body capped); pages are read as text."""
 
 from __future__ import annotations
 
 import json
-import re
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 
 from aim_ray.config.mcp_tools import WebFetchToolConfig, WebSearchToolConfig
+from aim_ray.mcp.backends.html import html_to_text
 from aim_ray.mcp.backends.netguard import URLPolicy, fetch, guarded_client
 from aim_ray.mcp.backends.outbound import auth_headers, url_policy
 from aim_ray.mcp.backends.secrets import describe_error
@@ -21,52 +20,6 @@ from aim_ray.mcp.tools.base import (
     WebFetchArguments,
     WebSearchArguments,
 )
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "pre"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title = ""
-        self._skipping = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """(title, readable text) of an HTML page: scripts and styles dropped, blocks on lines."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = (
-        re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(parser.parts).split("\n")
-    )
-    return parser.title.strip(), "\n".join(line for line in lines if line)
-
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml")
 
