@@ -1,6 +1,7 @@
-"""``aim-ray mcp``: write provider and tool entries, and talk to any MCP server.
+"""``aim-ray mcp``: write provider and tool entries, load documents, and talk to any MCP server.
 
-Owns the commands: ``create-provider``/``create-tool`` build an entry from the options
+Owns the commands: ``ingest``/``providers`` (``aim_ray.cli.mcp_data``) load documents and
+count them; ``create-provider``/``create-tool`` build an entry from the options
 (``aim_ray.cli.mcp_options``), check it with the schema and print it or add it to a file
 (``aim_ray.config.edit``); ``list-tools``/``call`` go through the MCP client the tool
 registry also uses (``aim_ray.mcp.tools.remote.connect``) and print what came back. The MCP
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
+from aim_ray.cli.mcp_data import ingest_command, providers_command
 from aim_ray.cli.mcp_options import (
     PROVIDER_OPTIONS,
     TOOL_OPTIONS,
@@ -52,9 +54,13 @@ from aim_ray.config.edit import add_entry, dump_yaml
 from aim_ray.errors import AimRayError
 
 mcp_app = typer.Typer(
-    help="MCP: write provider and tool entries, and talk to any MCP server.",
+    help="MCP: write provider and tool entries, load documents, talk to any MCP server.",
     no_args_is_help=True,
 )
+
+
+mcp_app.command("ingest")(ingest_command)
+mcp_app.command("providers")(providers_command)
 
 
 @mcp_app.command("create-provider")

@@ -1,4 +1,5 @@
-"""Editing the MCP config inside a YAML file: a standalone ``mcp:`` file or a Serve config.
+"""Reading and editing the MCP config inside a YAML file: a standalone ``mcp:`` file or a
+Serve config.
 
 Owns finding the mapping that holds ``providers``/``tools`` (top level, under ``mcp:``, or in
 the aim-ray application's ``args.mcp``), adding one validated entry to it, and writing the
@@ -17,12 +18,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from aim_ray.config import SERVE_IMPORT_PATH
 from aim_ray.errors import AimRayError
+
+if TYPE_CHECKING:
+    from aim_ray.config.mcp import MCPConfig
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,33 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def read_mcp_config(path: Path, app_name: str | None) -> MCPConfig:
+    """The validated MCP config of the file (a Serve config's aim-ray application, or a
+    standalone ``mcp:`` file); ``app_name`` picks among several applications."""
+    from aim_ray.config.mcp import MCPConfig, validation_problems
+
+    _, data = _read_yaml(path) if path.exists() else ("", None)
+    if data is None:
+        raise AimRayError(f"{path}: no such file, or empty")
+    mcp, where = _mcp_block(path, data, app_name)
+    problems = _relocated(validation_problems(mcp), where)
+    if problems:
+        raise AimRayError(f"{path}: invalid MCP config: {problems}")
+    return MCPConfig.model_validate(mcp)
+
+
+def _read_yaml(path: Path, target: Path | None = None) -> tuple[str, Any]:
+    """The file's text and data (None when empty); errors name ``path`` as the user gave it."""
+    try:
+        text = (target or path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AimRayError(f"cannot read {path}: {error}") from None
+    try:
+        return text, (yaml.safe_load(text) if text.strip() else None)
+    except yaml.YAMLError as error:
+        raise AimRayError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+
+
 def add_entry(path: Path, section: str, entry: dict[str, Any], app_name: str | None) -> AddedEntry:
     """Append ``entry`` to the ``section`` list of the file's MCP config, atomically; the
     whole MCP config must validate afterwards. ``app_name`` picks the application in a
@@ -47,13 +78,7 @@ def add_entry(path: Path, section: str, entry: dict[str, Any], app_name: str | N
     from aim_ray.config.mcp import validation_problems
 
     target = path.resolve()
-    try:
-        text = target.read_text(encoding="utf-8") if target.exists() else ""
-        data = yaml.safe_load(text) if text.strip() else None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AimRayError(f"cannot read {path}: {error}") from None
-    except yaml.YAMLError as error:
-        raise AimRayError(f"{path} is not valid YAML: {' '.join(str(error).split())}") from None
+    text, data = _read_yaml(path, target) if target.exists() else ("", None)
     data = {} if data is None else data
     mcp, where = _mcp_block(path, data, app_name)
     entries = mcp.get(section)

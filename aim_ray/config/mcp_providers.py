@@ -45,6 +45,24 @@ class PostgresConnection(MCPModel):
         return self
 
 
+class IngestSettings(MCPModel):
+    """How ``aim-ray mcp ingest`` cuts files into chunks for this provider, and what the
+    context deployment ingests on start when the collection or table is missing or empty.
+
+    ``on_start`` paths are resolved against the replica's working directory (where
+    ``serve run`` was started, for a local cluster)."""
+
+    on_start: list[str] = Field(default_factory=list)
+    chunk_chars: int = Field(1200, ge=100, le=100_000)
+    overlap_chars: int = Field(200, ge=0, le=50_000)
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> IngestSettings:
+        if self.overlap_chars >= self.chunk_chars:
+            raise ValueError("overlap_chars must be smaller than chunk_chars")
+        return self
+
+
 class PostgresSettings(PostgresConnection):
     """Either ``query`` (``$1`` = the query text, optional ``$2`` = the limit) or full-text
     search over ``table``/``columns`` with ``to_tsvector``/``plainto_tsquery``.
@@ -61,6 +79,7 @@ class PostgresSettings(PostgresConnection):
     )
     id_column: str | None = Field(None, pattern=IDENTIFIER_PATTERN)
     text_search_config: str = Field("english", pattern=r"^[a-z_]{1,63}$")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @model_validator(mode="after")
     def _query_or_table(self) -> PostgresSettings:
@@ -70,6 +89,8 @@ class PostgresSettings(PostgresConnection):
             raise ValueError("`query` must use $1 for the query text (and may use $2 for limit)")
         if self.table is not None and not self.columns:
             raise ValueError("`table` needs `columns` to search")
+        if self.ingest.on_start and self.table is None:
+            raise ValueError("`ingest.on_start` needs `table` and `columns` to write to")
         return self
 
 
@@ -84,6 +105,7 @@ class ChromaSettings(MCPModel):
     auth: AuthConfig | None = None
     collection: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
     n_results: int = Field(5, ge=1, le=100)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @model_validator(mode="after")
     def _mode(self) -> ChromaSettings:

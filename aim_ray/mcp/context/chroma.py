@@ -40,6 +40,18 @@ def chroma_client(settings: ChromaSettings) -> ClientAPI:
     return chromadb.PersistentClient(path=settings.path, settings=chroma_settings)
 
 
+def open_collection(client: ClientAPI, name: str) -> Collection:
+    """The collection, created on first use with the offline embedding model (cosine space)."""
+    try:
+        return client.get_collection(name)
+    except NotFoundError:
+        return client.create_collection(
+            name,
+            embedding_function=MiniLMEmbeddingFunction(),
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+
 class ChromaProvider(ContextProvider):
     """Semantic search in one Chroma collection, embedding the query with the offline model.
 
@@ -106,15 +118,7 @@ class ChromaProvider(ContextProvider):
         return await self._run(f"query on {self.name!r} failed", lambda: self._query(query, limit))
 
     def _add(self, ids: list[str], documents: list[str], metadatas: list[dict] | None) -> None:
-        client = self._get_client()
-        try:
-            collection = client.get_collection(self._settings.collection)
-        except NotFoundError:
-            collection = client.create_collection(
-                self._settings.collection,
-                embedding_function=MiniLMEmbeddingFunction(),
-                configuration={"hnsw": {"space": "cosine"}},
-            )
+        collection = open_collection(self._get_client(), self._settings.collection)
         collection.upsert(
             ids=ids, documents=documents, metadatas=metadatas, embeddings=embed(documents)
         )

@@ -13,17 +13,26 @@ from aim_ray.mcp.context.base import ContextProvider, ProviderError
 from aim_ray.mcp.protocol import ContextItem
 
 
-def full_text_sql(settings: PostgresSettings) -> str:
-    """The full-text search over ``table``/``columns``: $1 = query text, $2 = limit."""
-    assert settings.table and settings.columns  # guaranteed by PostgresSettings validation
-    # Immutable expressions only (no concat_ws), so a GIN index on exactly
-    # to_tsvector('<config>', <document>) can serve this query.
+def text_vector_sql(settings: PostgresSettings) -> tuple[str, str]:
+    """(document, ``to_tsvector`` of it) over ``columns``: what table search matches and what
+    a GIN index must be built on, character for character, to serve it."""
+    assert settings.columns  # guaranteed by PostgresSettings validation for table search
+    # Immutable expressions only (no concat_ws), so the index can hold them.
     document = " || E'\\n' || ".join(
         f"coalesce({quote_identifier(column)}::text, '')" for column in settings.columns
     )
-    config = f"'{settings.text_search_config}'::regconfig"
-    vector = f"to_tsvector({config}, {document})"
-    query = f"plainto_tsquery({config}, $1)"
+    return document, f"to_tsvector({regconfig(settings)}, {document})"
+
+
+def regconfig(settings: PostgresSettings) -> str:
+    return f"'{settings.text_search_config}'::regconfig"
+
+
+def full_text_sql(settings: PostgresSettings) -> str:
+    """The full-text search over ``table``/``columns``: $1 = query text, $2 = limit."""
+    assert settings.table  # guaranteed by PostgresSettings validation
+    document, vector = text_vector_sql(settings)
+    query = f"plainto_tsquery({regconfig(settings)}, $1)"
     row_id = quote_identifier(settings.id_column) + "::text" if settings.id_column else "ctid::text"
     return (
         f"SELECT {row_id} AS id, {document} AS content, ts_rank({vector}, {query}) AS score "
