@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from aim_ray.cli.main import app as cli
 from aim_ray.config.app import AppArgs, InvalidAppArgs, ModelSpec, parse_app_args
 from aim_ray.config.gateway import AuthSettings
+from aim_ray.config.mcp import MCPConfig
 from aim_ray.deploy.serve_config import render_serve_config, validate_serve_config
 from aim_ray.serving.app import build_llm_config
 from aim_ray.serving.auth import load_api_keys
@@ -79,7 +80,12 @@ def test_shipped_serve_configs_are_what_render_writes(path):
     args = AppArgs.model_validate(config["applications"][0]["args"])
     http = config["http_options"]
     rendered = render_serve_config(args, host=http["host"], port=http["port"])
+    # The mcp: section is written by hand (with comments); it must read back the same.
+    shipped_mcp = config["applications"][0]["args"].pop("mcp", None)
+    rendered_mcp = rendered["applications"][0]["args"].pop("mcp", None)
     assert rendered == config
+    if shipped_mcp is not None:
+        assert MCPConfig.model_validate(rendered_mcp) == MCPConfig.model_validate(shipped_mcp)
 
 
 def test_validate_locates_each_problem_by_path_and_line(tmp_path):

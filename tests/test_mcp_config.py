@@ -200,7 +200,7 @@ def test_cross_references_between_tools_and_providers():
     assert "duplicate provider name 'files'" in problem
     assert "duplicate tool name 'sql'" in problem
     assert "tool 'sql': config.provider 'files' is not a postgresql provider" in problem
-    assert "tool 'vs': config.provider 'nope' is not a chroma provider" in problem
+    assert "tool 'vs': config.provider 'nope' is not defined (providers: " in problem
 
 
 @pytest.mark.parametrize(

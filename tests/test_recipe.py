@@ -555,3 +555,26 @@ def test_cli_errors_are_one_line_with_exit_code_2(
     assert result.output.startswith(message)
     assert result.output.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_mcp_prefers_a_recipe_whose_model_calls_tools(tmp_path: Path) -> None:
+    write_recipe(tmp_path, model_dir="mine")  # custom tier, but no tool-call parser
+    catalog = custom_catalog(tmp_path)
+    plain = select_recipe("Qwen/Qwen3-32B", mi300x(8), catalog=catalog)
+    assert plain.recipe.id == "mine/vllm-mi300x-bf16-latency"
+
+    chosen = select_recipe("Qwen/Qwen3-32B", mi300x(8), catalog=catalog, mcp=True)
+    assert chosen.recipe.id == QWEN_MI300X
+    assert chosen.recipe.tool_call_parser(chosen.gpu_count) == "hermes"
+    assert "ranked above mine/vllm-mi300x-bf16-latency: its model calls tools (MCP asked for)" in (
+        chosen.reasons
+    )
+    assert any(r.startswith("MCP: it calls tools (vLLM's hermes parser)") for r in chosen.reasons)
+
+
+def test_mcp_says_when_no_recipe_calls_tools(tmp_path: Path) -> None:
+    write_recipe(tmp_path, model_dir="acme/plain-model", model_id="acme/plain-model")
+    selection = select_recipe(
+        "acme/plain-model", mi300x(8), catalog=custom_catalog(tmp_path), mcp=True
+    )
+    assert any(r.startswith("MCP: no recipe for this model calls tools") for r in selection.reasons)

@@ -50,10 +50,22 @@ def render_config(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
     ] = None,
+    mcp_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="An `mcp:` file, checked against the recipe and referenced as the app's "
+            "mcp_config_file (relative to the written config)."
+        ),
+    ] = None,
 ) -> None:
     """Write a Serve config that runs aim-ray with the recipe chosen for MODEL."""
     from aim_ray.config.app import AppArgs, ModelSpec
-    from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
+    from aim_ray.deploy.serve_config import (
+        dump_yaml,
+        mcp_file_reference,
+        pin_model,
+        render_serve_config,
+    )
 
     with user_errors():
         spec = ModelSpec(
@@ -66,7 +78,11 @@ def render_config(
             metric=metric,
         )
         pinned, selection = pin_model(spec)
-    config = render_serve_config(AppArgs(models=[pinned]), host=host, port=port)
+        args = AppArgs(models=[pinned])
+        if mcp_config is not None:
+            reference = mcp_file_reference(mcp_config, args, selection, output)
+            args = args.model_copy(update={"mcp_config_file": reference})
+    config = render_serve_config(args, host=host, port=port)
     text = dump_yaml(
         config, f"# Written by `aim-ray serve-config render` ({selection.recipe.id}).\n"
     )

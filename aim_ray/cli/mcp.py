@@ -1,9 +1,9 @@
 """``aim-ray mcp``: write provider and tool entries, load documents, and talk to any MCP server.
 
-Owns the commands: ``ingest``/``providers`` (``aim_ray.cli.mcp_data``) load documents and
-count them; ``create-provider``/``create-tool`` build an entry from the options
-(``aim_ray.cli.mcp_options``), check it with the schema and print it or add it to a file
-(``aim_ray.config.edit``); ``list-tools``/``call`` go through the MCP client the tool
+Owns the commands: ``validate``/``ingest``/``providers`` (``aim_ray.cli.mcp_data``) check a
+file, load documents and count them; ``create-provider``/``create-tool`` build an entry from
+the options (``aim_ray.cli.mcp_options``), check it with the schema and print it or add it
+to a file (``aim_ray.config.edit``); ``list-tools``/``call`` go through the MCP client the tool
 registry also uses (``aim_ray.mcp.tools.remote.connect``) and print what came back. The MCP
 SDK and the schema are imported when a command runs, so ``aim-ray --help`` stays fast."""
 
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from aim_ray.cli.mcp_data import ingest_command, providers_command
+from aim_ray.cli.mcp_data import ingest_command, providers_command, validate_command
 from aim_ray.cli.mcp_options import (
     PROVIDER_OPTIONS,
     TOOL_OPTIONS,
@@ -59,6 +59,7 @@ mcp_app = typer.Typer(
 )
 
 
+mcp_app.command("validate")(validate_command)
 mcp_app.command("ingest")(ingest_command)
 mcp_app.command("providers")(providers_command)
 

@@ -1,10 +1,11 @@
-"""``aim-ray mcp ingest`` and ``aim-ray mcp providers``: documents into a configured Chroma
-or PostgreSQL provider, and what every provider holds.
+"""``aim-ray mcp validate``, ``ingest`` and ``providers``: an MCP config file checked with
+its lines, documents into a configured Chroma or PostgreSQL provider, and what every
+provider holds.
 
-Both read the provider from a config file (``--config``: a Serve config or a standalone
-``mcp:`` file, default the README's ``serve_configs/local.yaml``) and connect as the
-replicas would: same settings, same secrets. The work is ``aim_ray.mcp.ingest``; this module
-shows its progress and summary."""
+``ingest`` and ``providers`` read the provider from a config file (``--config``: a Serve
+config or a standalone ``mcp:`` file, default the README's ``serve_configs/local.yaml``)
+and connect as the replicas would: same settings, same secrets. The work is
+``aim_ray.mcp.ingest``; this module shows its progress and summary."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ ReadConfigOption = Annotated[
 ]
 
 
+def validate_command(
+    path: Annotated[Path, typer.Argument(help="A standalone `mcp:` file (mcp_config_file).")],
+) -> None:
+    """Report every problem in an MCP config file with its line; exit 1 if there are any.
+    Whether it fits the models is checked with the serve config (`aim-ray config validate`)."""
+    from aim_ray.deploy.serve_config import validate_mcp_file
+
+    problems = validate_mcp_file(path)
+    for problem in problems:
+        typer.echo(f"{path}: {problem}", err=True)
+    if problems:
+        raise typer.Exit(code=1)
+    typer.echo(f"{path}: valid")
+
+
 def ingest_command(
     provider: Annotated[str, typer.Argument(help="A chroma or postgresql provider's name.")],
     paths: Annotated[
@@ -58,11 +74,11 @@ def ingest_command(
     with user_errors():
         entry = _provider(read_mcp_config(config, app_name), provider)
         report = asyncio.run(_ingest_with_progress(entry, paths, chunk_chars, overlap_chars))
-    console.print(report.summary())
+    typer.echo(report.summary())  # not rich: one line, never wrapped, for scripts to read
     for problem in report.failed:
         typer.echo(f"skipped: {problem}", err=True)
     if entry.type == "chroma" and entry.config.mode == "embedded":
-        console.print(
+        typer.echo(
             "note: replicas that already read this embedded collection see the new documents "
             "after a restart; ingest into a Chroma server (`chroma run`) to update a running app."
         )

@@ -84,12 +84,17 @@ def select(
         str, typer.Option(help="auto (lowest available), or bf16, fp16, fp8, int8, int4, ...")
     ] = "auto",
     metric: Annotated[str | None, typer.Option(help="latency or throughput.")] = None,
+    mcp: Annotated[
+        bool, typer.Option("--mcp", help="Prefer recipes that can serve MCP (tool calling).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Choose the recipe and GPU count for a model, and explain the choice."""
     with user_errors():
         found = resolve_hardware(hardware)
-        selection = select_recipe(model, found, gpu_count=gpus, precision=precision, metric=metric)
+        selection = select_recipe(
+            model, found, gpu_count=gpus, precision=precision, metric=metric, mcp=mcp
+        )
         config = selection.llm_config()
     if as_json:
         typer.echo(json.dumps(_selection_json(selection, config), indent=2, ensure_ascii=False))

@@ -26,6 +26,7 @@ import psutil
 import typer
 
 from aim_ray.cli.output import console
+from aim_ray.config import SERVE_CONFIG_DIR_ENV
 from aim_ray.deploy.cluster_env import FAST_PATH_ENV, local_cluster_env, new_haproxy_dir
 
 serve_app = typer.Typer(
@@ -46,6 +47,8 @@ def run(
     serve = _serve_executable()
     haproxy = new_haproxy_dir()
     env = local_cluster_env(os.environ, os.cpu_count(), haproxy)
+    # An app's `mcp_config_file` is relative to its serve config; the cluster reads it there.
+    env[SERVE_CONFIG_DIR_ENV] = str(Path(config).resolve().parent)
     added = {k: env[k] for k in FAST_PATH_ENV if k not in os.environ}
     if added:
         settings = " ".join(f"{k}={v}" for k, v in added.items())

@@ -150,7 +150,13 @@ class MCPConfig(MCPModel):
                 type(tool)
             )
             ref = getattr(tool.config, "provider", None)
-            if wanted and ref is not None and kinds.get(ref) != wanted:
+            if wanted and ref is not None and ref not in kinds:
+                known = ", ".join(kinds) or "none"
+                problems.append(
+                    f"tool {tool.name!r}: config.provider {ref!r} is not defined "
+                    f"(providers: {known})"
+                )
+            elif wanted and ref is not None and kinds[ref] != wanted:
                 problems.append(
                     f"tool {tool.name!r}: config.provider {ref!r} is not a {wanted} provider"
                 )

@@ -264,6 +264,14 @@ class Recipe(_Strict):
         }
         return deep_merge(config, overrides or {})
 
+    def tool_call_parser(self, gpu_count: int) -> str | None:
+        """The parser vLLM reads this profile's tool calls with; None: it calls no tools."""
+        return tool_call_parser(self._profile(gpu_count).engine_args.engine_kwargs())
+
+    def window(self, gpu_count: int) -> int | None:
+        """The profile's ``max_model_len``; None: vLLM takes the model's own."""
+        return self._profile(gpu_count).engine_args.max_model_len
+
     def _profile(self, gpu_count: int) -> Profile:
         if gpu_count not in self.profiles:
             counts = "/".join(map(str, self.gpu_counts))
@@ -278,6 +286,13 @@ class Recipe(_Strict):
             return {"accelerator_config": {"kind": "cpu"}, **placement_config}
         accelerator = ray.accelerator_type or RAY_ACCELERATOR_TYPES[self.hardware][0]
         return {"accelerator_type": accelerator, **placement_config}
+
+
+def tool_call_parser(engine_kwargs: dict[str, Any]) -> str | None:
+    """What makes vLLM call tools: ``enable_auto_tool_choice`` with a ``tool_call_parser``."""
+    if engine_kwargs.get("enable_auto_tool_choice"):
+        return engine_kwargs.get("tool_call_parser")
+    return None
 
 
 def _profile_problem(hardware: str, count: int, profile: Profile) -> str | None:

@@ -66,6 +66,7 @@ class _Request(BaseModel):
     gpu_count: int | None
     precision: str
     metric: str | None
+    mcp: bool = False
 
     @property
     def capacity(self) -> int | None:
@@ -83,6 +84,7 @@ def select_recipe(
     precision: str = "auto",
     metric: str | None = None,
     catalog: Catalog | None = None,
+    mcp: bool = False,
 ) -> Selection:
     """Choose the recipe and GPU count for ``model_id`` on ``hardware``.
 
@@ -93,7 +95,9 @@ def select_recipe(
     tier (custom → model-specific → general), then latency before throughput when no metric
     is asked for, then priority (higher first), then precision on ``auto`` (lower first:
     int4, int8, fp4, fp8, fp16, bf16, fp32), then maturity (optimized → preview →
-    unoptimized → general). Raises ``NoRecipeError`` listing what would fit otherwise.
+    unoptimized → general). With ``mcp``, recipes whose model calls tools (a tool-call
+    parser: what registry tools need) rank before all others. Raises ``NoRecipeError``
+    listing what would fit otherwise.
     """
     if isinstance(hardware, str):
         hardware = hardware_from_name(hardware)
@@ -106,6 +110,7 @@ def select_recipe(
         gpu_count=gpu_count,
         precision=precision,
         metric=metric,
+        mcp=mcp,
     )
     relevant = catalog.matching(model_id)
     verdicts = [(recipe, _mismatch(recipe, request)) for recipe in relevant]
@@ -153,6 +158,23 @@ def _pick_gpu_count(recipe: Recipe, request: _Request) -> int | None:
     return fitting[-1] if fitting else None
 
 
+def _tool_call_parser(recipe: Recipe, request: _Request) -> str | None:
+    count = _pick_gpu_count(recipe, request)
+    return None if count is None else recipe.tool_call_parser(count)
+
+
+def _mcp_reason(recipe: Recipe, count: int) -> str:
+    window = recipe.window(count)
+    room = f"a {window}-token window" if window else "the model's own window"
+    parser = recipe.tool_call_parser(count)
+    if parser is None:
+        return (
+            f"MCP: no recipe for this model calls tools, so registry tools cannot run on it "
+            f"(context still can, within {room})"
+        )
+    return f"MCP: it calls tools (vLLM's {parser} parser) and has {room} for context"
+
+
 def _bf16_unfit_on_cpu(recipe: Recipe, hardware: Hardware) -> bool:
     """A bf16 recipe on a CPU where bf16 falls back (slow) or vLLM gets it wrong."""
     return recipe.precision == "bf16" and hardware.bf16_fits is False
@@ -176,6 +198,7 @@ def _rank_key(recipe: Recipe, request: _Request) -> tuple:
     bf16_unfit = int(auto and _bf16_unfit_on_cpu(recipe, request.hardware))
     metric = 0 if request.metric or recipe.metric in (None, _PREFERRED_METRIC) else 1
     return (
+        int(request.mcp and _tool_call_parser(recipe, request) is None),
         _TIER_ORDER[recipe.tier],
         metric,
         -recipe.priority,
@@ -187,6 +210,7 @@ def _rank_key(recipe: Recipe, request: _Request) -> tuple:
 
 
 _RANK_EXPLANATIONS = (
+    "its model calls tools (MCP asked for)",
     "its tier ({}) comes first in the search order",
     "latency is preferred when no metric is asked for",
     "higher priority ({})",
@@ -200,6 +224,7 @@ _RANK_EXPLANATIONS = (
 def _why_first(winner: Recipe, other: Recipe, request: _Request) -> str:
     """The rank key that put ``winner`` before ``other``, in words."""
     values = (
+        None,
         TIER_LABELS[winner.tier],
         winner.metric,
         winner.priority,
@@ -233,6 +258,8 @@ def _reasons(
         f"metric {chosen.metric or 'any'}",
         _gpu_reason(chosen, count, request),
     ]
+    if request.mcp:
+        reasons.append(_mcp_reason(chosen, count))
     reasons += [
         f"ranked above {other.id}: {_why_first(chosen, other, request)}" for other in runners_up
     ]

@@ -14,12 +14,14 @@ from ray import serve
 from ray.serve.deployment import Application
 from ray.serve.llm import LLMConfig
 
-from aim_ray.config.app import ModelSpec, parse_app_args
+from aim_ray.config.app import InvalidAppArgs, ModelSpec, parse_app_args
 from aim_ray.config.mcp import MCPConfig
 from aim_ray.engine.llm_config import choose_recipe, llm_config_dict
+from aim_ray.engine.mcp_fit import MCPMismatchError, fit_mcp
 from aim_ray.engine.models import resolve_model_source
-from aim_ray.mcp.context.service import ContextService
+from aim_ray.mcp.context.service import ContextDeployment
 from aim_ray.mcp.tools.service import ToolService
+from aim_ray.recipes.selection import Selection
 from aim_ray.serving.gateway import build_gateway
 from aim_ray.serving.ray_internals import (
     FirstChunkNowServer,
@@ -37,9 +39,11 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_llm_config(spec: ModelSpec, *, prepare_model: bool = True) -> LLMConfig:
+def build_llm_config(
+    spec: ModelSpec, *, prepare_model: bool = True, selection: Selection | None = None
+) -> LLMConfig:
     """Resolve the recipe and model source of one entry into a validated ``LLMConfig``."""
-    selection = choose_recipe(spec)
+    selection = selection or choose_recipe(spec)
     logger.info("recipe for %s: %s", spec.model_id, "; ".join(selection.reasons))
     source = resolve_model_source(spec.source or spec.model_id, prepare=prepare_model)
     config = llm_config_dict(spec, selection, model_source=source)
@@ -50,7 +54,15 @@ def build_llm_config(spec: ModelSpec, *, prepare_model: bool = True) -> LLMConfi
 def build_app(args: dict[str, Any]) -> Application:
     """Serve's application builder: validated args in, the deployment graph out."""
     app_args = parse_app_args(args)
-    llm_configs = [build_llm_config(spec) for spec in app_args.models]
+    selections = [choose_recipe(spec) for spec in app_args.models]
+    try:
+        app_args = fit_mcp(app_args, selections)
+    except MCPMismatchError as error:
+        raise InvalidAppArgs(str(error)) from None
+    llm_configs = [
+        build_llm_config(spec, selection=selection)
+        for spec, selection in zip(app_args.models, selections, strict=True)
+    ]
     mcp = app_args.mcp
     if mcp is None or not mcp.enabled:
         return build_gateway(llm_configs, app_args.gateway)
@@ -58,7 +70,7 @@ def build_app(args: dict[str, Any]) -> Application:
         llm_configs,
         app_args.gateway,
         tools=build_service("ToolService", ToolService, mcp.deployments.tools, mcp),
-        context=build_service("ContextService", ContextService, mcp.deployments.context, mcp),
+        context=build_service("ContextService", ContextDeployment, mcp.deployments.context, mcp),
         mcp=mcp,
     )
 

@@ -30,6 +30,7 @@ from aim_ray.mcp.backends.embeddings import embed
 from aim_ray.mcp.backends.secrets import describe_error
 from aim_ray.mcp.context.base import ContextProvider, terms
 from aim_ray.mcp.context.registry import build_provider
+from aim_ray.mcp.ingest.run import ingest_on_start
 from aim_ray.mcp.protocol import (
     ContextHealth,
     ContextItem,
@@ -294,7 +295,27 @@ class ContextService:
         }
         return ResourceContent(uri=uri, text=json.dumps(body))
 
+    async def ingest_on_start(self) -> None:
+        """Fill the stores whose ``ingest.on_start`` names documents, where they are empty.
+        A failure leaves the provider as it is (its health says what is wrong)."""
+        for entry in self._entries.values():
+            if getattr(entry.config, "ingest", None) is None or not entry.config.ingest.on_start:
+                continue
+            try:
+                await ingest_on_start(entry)
+            except Exception as error:  # the service must start; health reports the provider
+                logger.warning("ingest into %s failed: %s", entry.name, describe_error(error))
+
     async def close(self) -> None:
         for provider in self._providers.values():
             await provider.close()
         self._providers.clear()
+
+
+class ContextDeployment(ContextService):
+    """``ContextService`` as its Serve deployment: a replica is ready once the stores it
+    fills on start are filled, so the first lookups find the documents."""
+
+    async def __init__(self, config: MCPConfig) -> None:  # type: ignore[misc]  # Serve awaits it
+        super().__init__(config)
+        await self.ingest_on_start()
