@@ -5,7 +5,7 @@ One run measures a trivial tool call (the calculator, ``2+3``) three ways:
 - ``plain MCP``: the MCP SDK's own ``MCPServer`` with the same calculator code
   (``aim_ray.mcp.tools.calculator.Calculator``), stateless JSON Streamable HTTP under uvicorn on a
   loopback port, in this process: the baseline, what any MCP server costs;
-- ``aim-ray /mcp``: the same SDK client against the application (``serve_configs/local.yaml``
+- ``aim-ray /mcp``: the same SDK client against the application (``serve_configs/local-plain.yaml``
   with an ``mcp:`` section of just the calculator): Serve proxy → gateway → ToolService;
 - ``direct handle``: ``ToolService.call_tool`` through a Serve deployment handle from this
   driver, without HTTP or MCP: what the Serve hop alone costs.

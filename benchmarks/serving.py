@@ -51,7 +51,9 @@ from aim_ray.errors import AimRayError
 from aim_ray.recipes.hardware import cpu_hardware
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO / "serve_configs" / "local.yaml"
+# The default model without MCP: these benchmarks measure the serving path (and bring their
+# own `mcp:` section where they measure MCP), as before the default config gained MCP.
+DEFAULT_CONFIG = REPO / "serve_configs" / "local-plain.yaml"
 APP_NAME = "aim-ray"
 TARGETS = ("gateway", "direct")
 LOG_TAIL_LINES = 40

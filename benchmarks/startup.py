@@ -2,12 +2,17 @@
 
 Runs ``aim-ray serve run <config>`` (the README's first command, default config
 ``serve_configs/local.yaml``) as a user would, in a fresh process with its own Ray
-cluster, and times it to the first ``GET /health`` that answers 200; then stops it with
-SIGTERM, as Ctrl-C would. Two ways, each ``--runs`` times:
+cluster, and times it to the first ``GET /health`` that answers 200 (the engine serves)
+and to the first that says ``healthy`` (MCP too: the default config's context deployment
+is ready once its docs collection is filled); then stops it with SIGTERM, as Ctrl-C
+would. Two ways, each ``--runs`` times:
 
-- **warm**: the model already prepared in the cache (``aim-ray models prepare`` ran once);
-- **fresh cache**: ``AIM_RAY_CACHE_DIR`` pointed at an empty folder, so the embedded model
-  is dequantised first, as on a user's first run.
+- **warm**: the model already prepared in the cache (``aim-ray models prepare`` ran once),
+  started from the repo's root like the README's command, so the docs collection under
+  ``.aim-ray/`` is as earlier starts left it (filled after the first);
+- **fresh cache**: ``AIM_RAY_CACHE_DIR`` pointed at an empty folder and the command started
+  from an empty folder holding a copy of ``docs/``, so the embedded model is dequantised
+  and the docs collection filled first, as on a user's first run.
 
 Where the seconds go: the time each milestone first appears, from the command's own
 output (Ray started, Serve started) and from the Serve controller's log in the run's own
@@ -25,6 +30,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +43,9 @@ from pathlib import Path
 import httpx
 import yaml
 from rich.table import Table
-from serving import DEFAULT_CONFIG, console, fmt, free_port
+from serving import REPO, console, fmt, free_port
+
+DEFAULT_CONFIG = REPO / "serve_configs" / "local.yaml"
 
 # Printed by the command itself: (label, what the line says).
 CONSOLE_MILESTONES = (
@@ -58,6 +66,7 @@ STOP_TIMEOUT_S = 60
 class Run:
     way: str
     seconds_to_health: float | None = None
+    seconds_to_healthy: float | None = None
     milestones: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -97,7 +106,7 @@ def controller_milestones(ray_tmp: Path, started_wall: float) -> dict[str, float
 
 
 def start_once(
-    way: str, config: Path, env: dict[str, str], timeout_s: float, log_path: Path
+    way: str, config: Path, env: dict[str, str], timeout_s: float, log_path: Path, cwd: Path
 ) -> Run:
     run = Run(way)
     port = free_port()
@@ -112,6 +121,7 @@ def start_once(
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             command,
+            cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -120,7 +130,7 @@ def start_once(
         reader = threading.Thread(target=watch_output, args=(proc, started, run, log), daemon=True)
         reader.start()
         try:
-            run.seconds_to_health = wait_health(
+            run.seconds_to_health, run.seconds_to_healthy = wait_health(
                 f"http://127.0.0.1:{port}/health", proc, started, timeout_s
             )
             if run.seconds_to_health is None:
@@ -133,15 +143,22 @@ def start_once(
     return run
 
 
-def wait_health(url: str, proc: subprocess.Popen, started: float, timeout_s: float) -> float | None:
+def wait_health(
+    url: str, proc: subprocess.Popen, started: float, timeout_s: float
+) -> tuple[float | None, float | None]:
+    """Seconds to the first 200, and to the first ``"status": "healthy"``."""
+    first_200 = None
     while time.monotonic() - started < timeout_s and proc.poll() is None:
         try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return time.monotonic() - started
+            response = httpx.get(url, timeout=5)
         except httpx.TransportError:
-            pass
+            response = None
+        if response is not None and response.status_code == 200:
+            first_200 = first_200 or time.monotonic() - started
+            if response.json().get("status") == "healthy":
+                return first_200, time.monotonic() - started
         time.sleep(0.25)
-    return None
+    return first_200, None
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -167,6 +184,7 @@ def table(runs: list[Run]) -> Table:
     for label in labels:
         result.add_row(label, *(fmt(run.milestones.get(label)) for run in runs))
     result.add_row("/health 200", *(fmt(run.seconds_to_health) for run in runs))
+    result.add_row("/health healthy", *(fmt(run.seconds_to_healthy) for run in runs))
     return result
 
 
@@ -187,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     for way in [w for w in ("warm", "fresh") if w in args.ways.split(",")]:
         for number in range(1, args.runs + 1):
-            env = dict(base_env)
+            env, cwd = dict(base_env), REPO
             if way == "fresh":
                 env["AIM_RAY_CACHE_DIR"] = tempfile.mkdtemp(prefix="aim-ray-empty-cache-")
+                cwd = Path(tempfile.mkdtemp(prefix="aim-ray-fresh-checkout-"))
+                shutil.copytree(REPO / "docs", cwd / "docs")
             console.log(f"{way} start #{number}")
             log = logs / f"{way}-{number}.log"
-            run = start_once(way, args.config, env, args.timeout, log)
+            run = start_once(way, args.config.resolve(), env, args.timeout, log, cwd)
             console.log(
                 f"{way} #{number}: {fmt(run.seconds_to_health)} s to /health 200 (log {log})"
             )

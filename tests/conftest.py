@@ -3,9 +3,10 @@
 Starting Ray, Serve and the CPU vLLM engine costs about a minute, so the application
 from ``serve_configs/local.yaml`` is started once per session, on its own local Ray
 cluster and a free port, with what the end-to-end tests exercise switched on: API-key
-auth, two gateway replicas, and an ``mcp:`` section with every provider and tool against
-real services (PostgreSQL, Chroma, a loopback HTTP server, a remote MCP server), plus
-one provider that is down on purpose.
+auth, two gateway replicas, and, instead of the default's own MCP section, one in a file of
+its own (``mcp_config_file``) with every provider and tool against real services
+(PostgreSQL, Chroma, a loopback HTTP server, a remote MCP server), plus one provider that
+is down on purpose.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from mcp_fixtures import (  # noqa: F401 - fixtures used by the app fixture belo
     REST_TOKEN,
     PgServer,
     ServerThread,
+    chroma_server,
     http_server,
     postgres,
     remote_mcp_server,
 )
 from sql_roles import reader_name
 
+from aim_ray.config import SERVE_CONFIG_DIR_ENV
 from aim_ray.deploy.cluster_env import local_cluster_env, new_haproxy_dir
 
 # Every Ray cluster the suite starts runs with the environment aim-ray ships with; set here,
@@ -103,12 +106,21 @@ class RunningApp:
 class MCPServices:
     """The real services behind the session app's providers and tools."""
 
-    def __init__(self, pg: PgServer, http: ServerThread, remote: ServerThread, root: Path) -> None:
+    def __init__(
+        self,
+        pg: PgServer,
+        http: ServerThread,
+        remote: ServerThread,
+        root: Path,
+        chroma_address: tuple[str, int],
+    ) -> None:
         self.pg = pg
         self.http = http
         self.remote = remote
         self.docs = root / "docs"
         self.chroma = root / "chroma"
+        # Empty until a test ingests into them (`aim-ray mcp ingest`), while the app runs.
+        self.chroma_server = chroma_address
         # For the fault tests: a database they may stop, a remote server that starts late.
         self.fault_pg: StoppablePg | None = None
         self.late_remote: LateServer | None = None
@@ -156,6 +168,7 @@ def mcp_section(services: MCPServices) -> dict:
                     "columns": ["body"],
                 },
             },
+            *_ingest_targets(services),
             *_fault_providers(services),
         ],
         "tools": [
@@ -194,6 +207,30 @@ def mcp_section(services: MCPServices) -> dict:
         ],
         "context": {"max_length": 512, "cache": {"enabled": True, "ttl_seconds": 60}},
     }
+
+
+def _ingest_targets(services: MCPServices) -> list[dict]:
+    """A table and a Chroma server collection that do not exist until a test ingests."""
+    pg = services.pg
+    host, port = services.chroma_server
+    return [
+        {
+            "name": "ingested_db",
+            "type": "postgresql",
+            "config": {
+                **pg.connection(),
+                "table": f"{pg.schema}.ingested",
+                "columns": ["title", "body"],
+                "id_column": "id",
+            },
+        },
+        {
+            "name": "ingested_vectors",
+            "type": "chroma",
+            "timeout_s": 30,
+            "config": {"host": host, "port": port, "collection": "ingested"},
+        },
+    ]
 
 
 def _fault_providers(services: MCPServices) -> list[dict]:
@@ -259,6 +296,7 @@ def app(
     remote_mcp_server: ServerThread,  # noqa: F811
     fault_postgres: StoppablePg | None,  # noqa: F811
     late_remote_mcp: LateServer,  # noqa: F811
+    chroma_server: tuple[str, int],  # noqa: F811
 ) -> Iterator[RunningApp]:
     # Ray's local clusters turn on token auth by default; this cluster is ours alone.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -271,7 +309,7 @@ def app(
     from aim_ray.serving.app import build_app
 
     root = tmp_path_factory.mktemp("app")
-    services = MCPServices(postgres, http_server, remote_mcp_server, root)
+    services = MCPServices(postgres, http_server, remote_mcp_server, root, chroma_server)
     services.fault_pg, services.late_remote = fault_postgres, late_remote_mcp
     seed_documents(services)
     keys = root / "api-keys"
@@ -282,7 +320,11 @@ def app(
         # Two replicas: MCP requests must not depend on which one answers.
         "deployment_config": {"num_replicas": 2, "ray_actor_options": {"num_cpus": 0.1}},
     }
-    args["mcp"] = mcp_section(services)
+    # The mcp: section in a file of its own, named relative to the serve config's folder
+    # (what `aim-ray serve run` passes as AIM_RAY_SERVE_CONFIG_DIR), as a user would.
+    (root / "mcp.yaml").write_text(yaml.safe_dump({"mcp": mcp_section(services)}))
+    args.pop("mcp", None)
+    args["mcp_config_file"] = "mcp.yaml"
 
     port, metrics_port = free_port(), free_port()
     ray.init(
@@ -290,7 +332,9 @@ def app(
     )
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build_app(args), name="aim-ray", route_prefix="/", blocking=False)
+        with _serve_config_dir(root):
+            application = build_app(args)
+        serve.run(application, name="aim-ray", route_prefix="/", blocking=False)
         base_url = f"http://127.0.0.1:{port}"
         _wait_healthy(base_url)
         yield RunningApp(
@@ -302,6 +346,19 @@ def app(
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _serve_config_dir(folder: Path) -> Iterator[None]:
+    previous = os.environ.get(SERVE_CONFIG_DIR_ENV)
+    os.environ[SERVE_CONFIG_DIR_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(SERVE_CONFIG_DIR_ENV)
+        else:
+            os.environ[SERVE_CONFIG_DIR_ENV] = previous
 
 
 def _wait_healthy(base_url: str) -> None:

@@ -323,7 +323,7 @@ def test_other_comments_are_reported_as_lost(tmp_path: Path) -> None:
 
 def serve_config(tmp_path: Path) -> Path:
     path = tmp_path / "local.yaml"
-    shutil.copy(REPO / "serve_configs" / "local.yaml", path)
+    shutil.copy(REPO / "serve_configs" / "local-plain.yaml", path)
     return path
 
 

@@ -20,6 +20,7 @@ import psutil
 import pytest
 import yaml
 from mcp_fixtures import free_port
+from serve_run import own_cluster_env
 
 pytestmark = pytest.mark.slow
 
@@ -74,15 +75,6 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
-def _own_cluster_env() -> dict[str, str]:
-    """The suite's environment without what ties it to the session's cluster."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("RAY_SERVE_HAPROXY_") and k != "RAY_ADDRESS"
-    }
-
-
 def _wait_until_serving(url: str, child: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -129,7 +121,7 @@ def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Pat
     child = subprocess.Popen(
         [str(aim_ray), "serve", "run", str(config)],
         cwd=tmp_path,
-        env=_own_cluster_env(),
+        env=own_cluster_env(),
         start_new_session=True,  # a process group of its own, as in a terminal
     )
     try:

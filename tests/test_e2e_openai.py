@@ -163,7 +163,13 @@ def test_unknown_route_is_openai_shaped_404(app):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_health_reports_the_engine(app):
+def test_health_reports_the_engine_and_sums_up_mcp(app):
     response = httpx.get(f"{app.base_url}/health", timeout=30)
+    # The session's MCP config has a provider that is down on purpose: MCP is degraded,
+    # the app still serves (200), and the status says so.
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy", "models": {app.model: "healthy"}}
+    assert response.json() == {
+        "status": "degraded",
+        "models": {app.model: "healthy"},
+        "mcp": "degraded",
+    }

@@ -163,19 +163,36 @@ class Gateway(Ingress):
         return await super().completions(body, request)
 
     async def health(self) -> JSONResponse:
-        """Liveness plus each engine's own health check."""
-        engines = await asyncio.gather(
-            *(self._engine_health(m, h) for m, h in self.engine_handles.items())
+        """Each engine's own health check and, with MCP on, the MCP status (as ``/mcp/health``
+        without the detail): 503 while an engine is down; ``degraded`` (still 200) while MCP
+        is not fully healthy, since chat still works."""
+        engines, mcp = await asyncio.gather(
+            asyncio.gather(*(self._engine_health(m, h) for m, h in self.engine_handles.items())),
+            self._mcp_status(),
         )
-        healthy = all(status == "healthy" for status in engines)
-        body = {
-            "status": "healthy" if healthy else "unhealthy",
+        serving = all(status == "healthy" for status in engines)
+        status = "healthy" if serving else "unhealthy"
+        if serving and mcp not in (None, "healthy"):
+            status = "degraded"
+        body: dict[str, Any] = {
+            "status": status,
             "models": dict(zip(self.engine_handles, engines, strict=True)),
         }
-        return JSONResponse(status_code=200 if healthy else 503, content=body)
+        if mcp is not None:
+            body["mcp"] = mcp
+        return JSONResponse(status_code=200 if serving else 503, content=body)
 
-    async def mcp_health(self) -> JSONResponse:
-        """Each context provider's and remote MCP server's state; 503 when none works."""
+    async def _mcp_status(self) -> str | None:
+        if self._tools is None or self._context is None:
+            return None
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                status, _ = await self._mcp_health_report()
+        except Exception:  # noqa: BLE001 - /mcp/health has the detail; this is the summary
+            return "unhealthy"
+        return status
+
+    async def _mcp_health_report(self) -> tuple[str, dict[str, Any]]:
         context: ContextHealth
         tools: ToolsHealth
         context, tools = await asyncio.gather(self._context.health.remote(), self._tools.health())
@@ -183,13 +200,15 @@ class Gateway(Ingress):
         status = overall_status(
             up for service in (context.status, tools.status) for up in STATUS_PARTS[service]
         )
-        body = {
-            "mcp": {
-                "status": status,
-                **context.model_dump(include={"providers"}),
-                **tools.model_dump(include={"tools", "remote_servers"}, exclude_none=True),
-            }
+        return status, {
+            **context.model_dump(include={"providers"}),
+            **tools.model_dump(include={"tools", "remote_servers"}, exclude_none=True),
         }
+
+    async def mcp_health(self) -> JSONResponse:
+        """Each context provider's and remote MCP server's state; 503 when none works."""
+        status, detail = await self._mcp_health_report()
+        body = {"mcp": {"status": status, **detail}}
         return JSONResponse(status_code=503 if status == "unhealthy" else 200, content=body)
 
     async def _engine_health(self, model_id: str, handle: DeploymentHandle) -> str:
