@@ -203,7 +203,24 @@ def mcp_section(services: MCPServices) -> dict:
                     **loopback,
                 },
             },
+            # A typed function in tests/python_tools.py (PYTHONPATH: see the app fixture).
+            {
+                "name": "convert_length",
+                "type": "python",
+                "import_path": "python_tools:convert_length",
+            },
             *_fault_tools(services),
+        ],
+        "prompts": [
+            {
+                "name": "summarize_doc",
+                "description": "Summarize one document for a reader",
+                "arguments": [
+                    {"name": "path", "description": "A file under the docs"},
+                    {"name": "audience", "required": False},
+                ],
+                "template": "Summarize the file {path} for {audience}.",
+            }
         ],
         "context": {"max_length": 512, "cache": {"enabled": True, "ttl_seconds": 60}},
     }
@@ -326,6 +343,11 @@ def app(
     args.pop("mcp", None)
     args["mcp_config_file"] = "mcp.yaml"
 
+    # The python tool's module: Ray's workers inherit the environment of the cluster's start.
+    tests_dir = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [tests_dir, os.environ.get("PYTHONPATH")])
+    )
     port, metrics_port = free_port(), free_port()
     ray.init(
         address="local", num_cpus=8, include_dashboard=False, _metrics_export_port=metrics_port

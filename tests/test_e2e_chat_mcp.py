@@ -6,6 +6,8 @@ deployment, client tools returned as ``tool_calls``, streaming with the side cha
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 from conftest import WEATHER_TOOL
@@ -123,6 +125,22 @@ def test_named_registry_tool_runs_server_side(app):
     assert isinstance(call["arguments"], dict) and "expression" in call["arguments"]
     assert float(call["content"]) == pytest.approx(eval_arithmetic(call["arguments"]))
     assert call["latency_ms"] > 0
+
+
+def test_a_python_tool_runs_through_chat(app):
+    convert = {"type": "function", "function": {"name": "convert_length"}}
+    response = chat(
+        app,
+        messages=ask("How many kilometres are 10 miles?"),
+        tools=[convert],
+        tool_choice=convert,
+    )
+    [call] = mcp_of(response)["tool_calls"]
+    assert call["name"] == "convert_length"
+    # The arguments were held to the function's schema: whatever the model chose, it ran.
+    assert call["status"] == "ok", call
+    assert call["arguments"].get("unit", "km") in {"km", "mi"}
+    assert set(json.loads(call["content"])) <= {"km", "mi"}
 
 
 def eval_arithmetic(arguments: dict) -> float:

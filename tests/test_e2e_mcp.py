@@ -34,6 +34,7 @@ EXPECTED_TOOLS = {
     "kb__echo",
     "kb__fail",
     "kb__nap",
+    "convert_length",
 }
 
 
@@ -60,6 +61,45 @@ async def test_lists_every_enabled_tool_with_its_schema(app):
     assert set(tools) == EXPECTED_TOOLS
     assert tools["calculator"].input_schema["required"] == ["expression"]
     assert tools["kb__add"].input_schema["required"] == ["a", "b"]
+
+
+async def test_a_python_function_is_a_tool_with_its_derived_schema(app):
+    async with mcp_client(app) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("convert_length", {"value": 5, "unit": "mi"})
+        refused = await client.call_tool("convert_length", {"value": "far"})
+    tool = tools["convert_length"]
+    assert tool.description == "Convert a length between kilometres and miles."
+    schema = tool.input_schema
+    assert schema["required"] == ["value"] and schema["additionalProperties"] is False
+    assert schema["properties"]["unit"]["enum"] == ["km", "mi"]
+    assert schema["properties"]["value"]["description"] == "The length to convert."
+    assert not result.is_error and json.loads(result.content[0].text) == {"km": 8.047}
+    assert refused.is_error and "value" in refused.content[0].text
+
+
+async def test_prompts_are_listed_and_filled(app):
+    from mcp.shared.exceptions import MCPError
+
+    async with mcp_client(app) as client:
+        (prompt,) = (await client.list_prompts()).prompts
+        filled = await client.get_prompt(
+            "summarize_doc", {"path": "docs/security.md", "audience": "operators"}
+        )
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("summarize_doc", {"audience": "operators"})
+        with pytest.raises(MCPError) as unknown:
+            await client.get_prompt("nope", {})
+    assert prompt.name == "summarize_doc"
+    assert [(a.name, a.required) for a in prompt.arguments] == [
+        ("path", True),
+        ("audience", False),
+    ]
+    (message,) = filled.messages
+    assert message.role == "user"
+    assert message.content.text == "Summarize the file docs/security.md for operators."
+    assert missing.value.error.code == -32602 and "path" in missing.value.error.message
+    assert unknown.value.error.code == -32602
 
 
 async def test_every_tool_gives_its_real_result(app):

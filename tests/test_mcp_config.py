@@ -152,7 +152,7 @@ def test_every_problem_is_reported_with_its_location():
         "expected tags: 'postgresql', 'chroma', 'rest', 'filesystem'",
         "mcp.tools[0].typo: Extra inputs are not permitted",
         "mcp.tools[1]: unknown tool type: set `type` to one of calculator, file_reader, "
-        "sql_query, vector_search, web_fetch, web_search, remote_mcp",
+        "sql_query, vector_search, web_fetch, web_search, remote_mcp, python",
         "mcp.tools[2].config.allowed_paths: List should have at least 1 item after validation, "
         "not 0",
         "mcp.tools[3].rate_limit.requests: Input should be greater than or equal to 1",

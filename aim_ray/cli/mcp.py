@@ -199,6 +199,10 @@ def create_tool(
         list[str] | None,
         typer.Option("--include", help="remote_mcp: repeatable; only these remote tools."),
     ] = None,
+    import_path: Annotated[
+        str | None,
+        typer.Option(help="python: package.module:function, a typed function to serve."),
+    ] = None,
     allowed_domain: AllowedDomainOption = None,
     allow_private: AllowPrivateOption = False,
     auth_type: AuthTypeOption = None,
@@ -210,6 +214,7 @@ def create_tool(
 ) -> None:
     """Write a tool entry (validated) to stdout or into a config file."""
     given = {
+        "--import-path": import_path,
         "--allowed-path": allowed_path,
         "--max-bytes": max_bytes,
         "--provider": provider,

@@ -34,6 +34,7 @@ class ToolType(StrEnum):
     web_fetch = "web_fetch"
     web_search = "web_search"
     remote_mcp = "remote_mcp"
+    python = "python"
 
 
 class AuthType(StrEnum):
@@ -66,6 +67,7 @@ TOOL_OPTIONS: dict[str, tuple[str, ...]] = {
         "--endpoint", "--allowed-domain", "--allow-private", "--max-results", *_AUTH_OPTIONS,
     ),
     "remote_mcp": ("--url", "--prefix", "--include", "--allow-private", *_AUTH_OPTIONS),
+    "python": ("--import-path",),
 }  # fmt: skip
 
 _CONFIG_HELP = (

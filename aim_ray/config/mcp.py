@@ -1,7 +1,7 @@
 """The ``mcp:`` section of an aim-ray config: the section itself, loading and error reporting.
 
 Its entries live beside it: shared pieces in ``mcp_base``, providers in ``mcp_providers``,
-tools in ``mcp_tools``.
+tools in ``mcp_tools``, prompts in ``mcp_prompts``.
 
 Shape (keys accept snake_case or the seed's camelCase; unknown keys are errors)::
 
@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from aim_ray.config.mcp_base import Duration, MCPModel
+from aim_ray.config.mcp_prompts import PromptConfig
 from aim_ray.config.mcp_providers import PROVIDER_TYPES, ProviderConfig
 from aim_ray.config.mcp_tools import (
     TOOL_TYPES,
@@ -123,6 +124,7 @@ class MCPConfig(MCPModel):
     enabled: bool = True
     providers: list[ProviderConfig] = Field(default_factory=list)
     tools: list[ToolConfig] = Field(default_factory=list)
+    prompts: list[PromptConfig] = Field(default_factory=list)
     context: ContextSettings = Field(default_factory=ContextSettings)
     deployments: ServiceDeployments = Field(default_factory=ServiceDeployments)
     port: None = Field(None, exclude=True, repr=False)
@@ -140,6 +142,7 @@ class MCPConfig(MCPModel):
     def _cross_references(self) -> MCPConfig:
         problems = _duplicates("provider name", [p.name for p in self.providers])
         problems += _duplicates("tool name", [t.name for t in self.tools])
+        problems += _duplicates("prompt name", [p.name for p in self.prompts])
         problems += _duplicates(
             "remote_mcp prefix",
             [t.prefix for t in self.tools if isinstance(t, RemoteMCPToolConfig)],

@@ -28,6 +28,8 @@ from aim_ray.config.mcp_providers import ChromaSettings, PostgresConnection
 # MCP tool names; "__" is reserved as the separator of remote tools' prefixed names.
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 REMOTE_SEPARATOR = "__"
+# `package.module:function`, as Serve's own import paths are written.
+IMPORT_PATH_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 # A PostgreSQL role name for SET ROLE: a plain identifier, quoted when used.
 ROLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"
 
@@ -208,6 +210,33 @@ class RemoteMCPToolConfig(_ToolBase):
         return self.config.prefix or self.name
 
 
+class PythonToolSettings(MCPModel):
+    """A typed Python function, imported in the tool deployment's replicas (installed, or on
+    their ``PYTHONPATH`` / ``runtime_env``); its signature is the tool's JSON schema."""
+
+    import_path: str = Field(pattern=IMPORT_PATH_PATTERN)
+
+
+class PythonToolConfig(_ToolBase):
+    """``parameters`` is not taken: the function's own annotations and ``Field``
+    descriptions describe its arguments."""
+
+    type: Literal["python"] = "python"
+    config: PythonToolSettings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_path_on_the_entry(cls, data: Any) -> Any:
+        # `import_path` may sit on the entry itself, the way the seed writes it.
+        if isinstance(data, Mapping) and "import_path" in data:
+            data = dict(data)
+            config = data.get("config")
+            config = dict(config) if isinstance(config, Mapping) else {}
+            config.setdefault("import_path", data.pop("import_path"))
+            data["config"] = config
+        return data
+
+
 TOOL_TYPES = (
     "calculator",
     "file_reader",
@@ -216,6 +245,7 @@ TOOL_TYPES = (
     "web_fetch",
     "web_search",
     "remote_mcp",
+    "python",
 )
 
 
@@ -233,7 +263,8 @@ ToolConfig = Annotated[
     | Annotated[VectorSearchToolConfig, Tag("vector_search")]
     | Annotated[WebFetchToolConfig, Tag("web_fetch")]
     | Annotated[WebSearchToolConfig, Tag("web_search")]
-    | Annotated[RemoteMCPToolConfig, Tag("remote_mcp")],
+    | Annotated[RemoteMCPToolConfig, Tag("remote_mcp")]
+    | Annotated[PythonToolConfig, Tag("python")],
     Discriminator(
         _tool_kind,
         custom_error_type="tool_type",

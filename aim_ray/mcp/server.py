@@ -1,7 +1,8 @@
 """The ``/mcp`` endpoint: aim-ray's tools and context served to any MCP client.
 
 Owns the protocol side only: a low-level MCP SDK ``Server`` whose handlers forward to the
-tool and context deployments through their handles, and the Streamable HTTP transport
+tool and context deployments through their handles (prompts, plain templates from the
+config, are filled in the gateway itself), and the Streamable HTTP transport
 the gateway mounts. The transport is stateless (no session id, no handshake state in a
 replica), so any gateway replica can answer any request: stateful sessions broke with
 two replicas ("Session not found" on 8 of 20 calls). What the handles return is typed by
@@ -47,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import aim_ray
 from aim_ray.config.gateway import MCPTransportSettings
+from aim_ray.config.mcp_prompts import PromptArgumentsError, PromptConfig
 from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.secrets import describe_error
 from aim_ray.mcp.protocol import ResourceContent, ResourceSpec, ToolAPI, ToolResult, ToolSpec
@@ -98,8 +100,12 @@ def _guarded(
     return run
 
 
-def build_mcp_server(tools: ToolAPI, context: DeploymentHandle) -> Server:
-    """An MCP server whose tools and resources live in the tool and context deployments."""
+def build_mcp_server(
+    tools: ToolAPI, context: DeploymentHandle, prompts: list[PromptConfig] | None = None
+) -> Server:
+    """An MCP server whose tools and resources live in the tool and context deployments;
+    the config's prompts are filled in here, in the gateway."""
+    by_name = {prompt.name: prompt for prompt in prompts or []}
 
     async def list_tools(ctx: Context, params: Page) -> types.ListToolsResult:
         specs: list[ToolSpec] = await tools.list_tools()
@@ -166,6 +172,44 @@ def build_mcp_server(tools: ToolAPI, context: DeploymentHandle) -> Server:
             ]
         )
 
+    async def list_prompts(ctx: Context, params: Page) -> types.ListPromptsResult:
+        return types.ListPromptsResult(
+            prompts=[
+                types.Prompt(
+                    name=p.name,
+                    title=p.title,
+                    description=p.description,
+                    arguments=[
+                        types.PromptArgument(
+                            name=a.name, description=a.description, required=a.required
+                        )
+                        for a in p.arguments
+                    ],
+                )
+                for p in by_name.values()
+            ]
+        )
+
+    async def get_prompt(
+        ctx: Context, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        prompt = by_name.get(params.name)
+        if prompt is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown prompt: {params.name!r}")
+        try:
+            messages = prompt.render(params.arguments or {})
+        except PromptArgumentsError as error:
+            raise MCPError(types.INVALID_PARAMS, f"prompt {params.name!r}: {error}") from None
+        return types.GetPromptResult(
+            description=prompt.description,
+            messages=[
+                types.PromptMessage(
+                    role=m.role, content=types.TextContent(type="text", text=m.content)
+                )
+                for m in messages
+            ],
+        )
+
     return Server(
         "aim-ray",
         version=aim_ray.__version__,
@@ -175,6 +219,8 @@ def build_mcp_server(tools: ToolAPI, context: DeploymentHandle) -> Server:
         on_list_resources=_guarded("resources/list", list_resources),
         on_list_resource_templates=_guarded("resources/templates/list", list_templates),
         on_read_resource=_guarded("resources/read", read_resource),
+        on_list_prompts=_guarded("prompts/list", list_prompts),
+        on_get_prompt=_guarded("prompts/get", get_prompt),
     )
 
 

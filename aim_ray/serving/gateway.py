@@ -81,6 +81,7 @@ class Gateway(Ingress):
         self._api_keys = load_api_keys(settings.auth)
         self._tools = None if tools is None or mcp is None else ToolClient(tools, mcp)
         self._context = context
+        self._prompts = mcp.prompts if mcp else []
         self._mcp_chat = MCPChat(
             self._tools,
             context,
@@ -129,7 +130,8 @@ class Gateway(Ingress):
 
     def _mount_mcp(self, app: FastAPI) -> None:
         endpoint = MCPEndpoint(
-            build_mcp_server(self._tools, self._context), self._settings.transport_guard()
+            build_mcp_server(self._tools, self._context, self._prompts),
+            self._settings.transport_guard(),
         )
         app.add_api_route("/mcp/health", self.mcp_health, methods=["GET"])
         app.router.routes.append(endpoint.route())

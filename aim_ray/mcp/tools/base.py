@@ -97,13 +97,18 @@ def arguments_schema(model: type[BaseModel]) -> dict[str, Any]:
 class Tool(ABC):
     """A built-in tool: a name, an argument model (its JSON schema) and ``run``."""
 
-    arguments: ClassVar[type[_Arguments]]
+    arguments: ClassVar[type[BaseModel]]
     default_description: ClassVar[str]
 
     def __init__(self, config: ToolConfig) -> None:
         self.config = config
         self.name = config.name
         self.timeout_s = config.timeout_s
+
+    @property
+    def available(self) -> bool:
+        """Whether the tool is listed; one that is not says why in its health."""
+        return True
 
     def spec(self) -> ToolSpec:
         schema = arguments_schema(self.arguments)

@@ -7,6 +7,7 @@ from aim_ray.config.mcp import MCPConfig
 from aim_ray.config.mcp_tools import (
     CalculatorToolConfig,
     FileReaderToolConfig,
+    PythonToolConfig,
     SqlQueryToolConfig,
     ToolConfig,
     VectorSearchToolConfig,
@@ -16,6 +17,7 @@ from aim_ray.config.mcp_tools import (
 from aim_ray.mcp.tools.base import Tool
 from aim_ray.mcp.tools.calculator import CalculatorTool
 from aim_ray.mcp.tools.files import FileReaderTool
+from aim_ray.mcp.tools.python import PythonTool
 from aim_ray.mcp.tools.sql import SqlQueryTool
 from aim_ray.mcp.tools.vector import VectorSearchTool
 from aim_ray.mcp.tools.web import WebFetchTool, WebSearchTool
@@ -34,4 +36,6 @@ def build_tool(config: ToolConfig, mcp: MCPConfig) -> Tool:
         return WebFetchTool(config)
     if isinstance(config, WebSearchToolConfig):
         return WebSearchTool(config)
+    if isinstance(config, PythonToolConfig):
+        return PythonTool(config)
     raise TypeError(f"no local tool for {type(config).__name__}")

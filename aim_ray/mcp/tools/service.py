@@ -83,7 +83,7 @@ class ToolService:
     async def list_tools(self) -> list[ToolSpec]:
         """Local tools, then each reachable remote server's tools (an unreachable server's
         tools are left out; ``health`` says why)."""
-        specs = [tool.spec() for tool in self._tools.values()]
+        specs = [tool.spec() for tool in self._tools.values() if tool.available]
         for remote in self._remotes.values():
             try:
                 specs += await remote.specs()
