@@ -162,7 +162,10 @@ def test_serve_config_v2_builds_the_same_deployments_as_the_local_config():
         hardware="CPU",
         source="embedded:smollm2-135m-instruct",
     )
-    cluster, local = cluster_and_local(spec, load_mcp_config(KUBERAY / "mcp-providers.yaml"))
+    mcp = load_mcp_config(KUBERAY / "mcp-providers.yaml")
+    # The example's 4096-token budget is for Qwen3's window; SmolLM2's holds 1536 at most.
+    mcp = mcp.model_copy(update={"context": mcp.context.model_copy(update={"max_length": 1024})})
+    cluster, local = cluster_and_local(spec, mcp)
     in_cluster, on_laptop = built_options(cluster["args"]), built_options(local["args"])
     assert set(in_cluster) == set(on_laptop)
     assert {"Gateway", "ToolService", "ContextService"} <= set(in_cluster)
@@ -312,3 +315,90 @@ def test_the_gateway_accepts_its_service_names_and_the_hosts_asked_for():
         "chat.example.com",
     } <= set(gateway.allowed_hosts)
     assert gateway.transport_guard().allowed_hosts == gateway.allowed_hosts
+
+
+# -- from a whole serve config ------------------------------------------------------------
+
+
+def two_model_config(tmp_path: Path) -> Path:
+    """The default serve config with a second model, auth, a foreign host and its mcp:
+    section in a file of its own."""
+    config = yaml.safe_load((REPO / "serve_configs" / "local.yaml").read_text())
+    args = config["applications"][0]["args"]
+    (tmp_path / "mcp.yaml").write_text(yaml.safe_dump({"mcp": args.pop("mcp")}))
+    args["mcp_config_file"] = "mcp.yaml"
+    args["models"].append(
+        {"model_id": "Qwen/Qwen3-32B", "hardware": "MI300X", "gpus": 2, "served_name": "qwen"}
+    )
+    args["gateway"] = {
+        "auth": {"enabled": True, "api_keys_env": "AIM_RAY_API_KEYS"},
+        "allowed_hosts": ["llm.example.com"],
+    }
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def test_render_from_a_serve_config_keeps_the_whole_application(
+    tmp_path: Path, validator: jsonschema.Draft7Validator
+) -> None:
+    out = tmp_path / "rayservice.yaml"
+    result = runner.invoke(
+        cli,
+        ["render", "rayservice", "--from", str(two_model_config(tmp_path)), "-o", str(out)]
+        + ["--engine-cpu", "12", "--engine-memory", "96Gi", "--services-memory", "12Gi"]
+        + ["--service-type", "LoadBalancer", "--ingress-namespace", "apps"],
+    )
+    assert result.exit_code == 0, result.output
+    service, policy, _ = yaml.safe_load_all(out.read_text())
+    validator.validate(service)
+    app = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"][0]["args"]
+    assert [m["model_id"] for m in app["models"]] == [
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "Qwen/Qwen3-32B",
+    ]
+    assert "mcp_config_file" not in app  # read in: the pods need no file
+    assert [t["name"] for t in app["mcp"]["tools"]] == [
+        "calculator",
+        "file_reader",
+        "vector_search",
+    ]
+    assert app["gateway"]["auth"]["enabled"] is True
+    assert "llm.example.com" in app["gateway"]["allowed_hosts"]
+
+    groups = {g["groupName"]: g for g in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]}
+    assert set(groups) == {"services", "engine-0", "mi300x-1"}
+    engine = groups["mi300x-1"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert engine == {"cpu": "12", "memory": "96Gi", "amd.com/gpu": "2"}
+    services = groups["services"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert services == {"cpu": "4", "memory": "12Gi"}
+    assert service["spec"]["serveService"]["spec"] == {"type": "LoadBalancer"}
+    serve_rule = policy["spec"]["ingress"][0]
+    assert serve_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}}
+    ]
+    assert "root docs is a path in the pods" in result.stderr
+    assert "API keys are on but no --api-keys-secret" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "Qwen/Qwen3-32B"], "leave out --model, --hardware and --mcp-config"),
+        ([], None),
+    ],
+)
+def test_render_from_refusals(tmp_path: Path, args: list[str], message: str | None) -> None:
+    config = yaml.safe_load((REPO / "serve_configs" / "local.yaml").read_text())
+    config["applications"][0]["args"]["models"][0]["hardware"] = "auto"
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(cli, ["render", "rayservice", "--from", str(path), *args])
+    assert result.exit_code == 2, result.output
+    assert (message or "hardware is auto; name the cluster's") in result.stderr
+
+
+def test_render_needs_a_source() -> None:
+    result = runner.invoke(cli, ["render", "rayservice", "--model", "Qwen/Qwen3-32B"])
+    assert result.exit_code == 2
+    assert "give --from SERVE_CONFIG, or --model and --hardware" in result.stderr

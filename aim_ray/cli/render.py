@@ -24,8 +24,21 @@ render_app = typer.Typer(
 
 @render_app.command("rayservice")
 def render_rayservice_command(
-    model: Annotated[str, typer.Option(help="The model id to serve, as in the recipes.")],
-    hardware: Annotated[str, typer.Option(help="MI300X, MI325X, MI355X or CPU.")],
+    from_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A serve config: its aim-ray application (every model, the gateway settings, "
+            "the mcp section or mcp_config_file) instead of --model/--hardware.",
+        ),
+    ] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", help="With --from: which aim-ray application.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="The model id to serve, as in the recipes.")
+    ] = None,
+    hardware: Annotated[str | None, typer.Option(help="MI300X, MI325X, MI355X or CPU.")] = None,
     gpus: Annotated[int | None, typer.Option(min=1, help="GPUs a replica (default: fit).")] = None,
     precision: Annotated[str, typer.Option(help="auto, bf16, fp8, ...")] = "auto",
     metric: Annotated[str | None, typer.Option(help="latency or throughput.")] = None,
@@ -68,16 +81,40 @@ def render_rayservice_command(
     api_keys_secret: Annotated[
         str | None, typer.Option(help="Secret with key `keys` (one API key a line).")
     ] = None,
+    engine_cpu: Annotated[
+        str | None, typer.Option(help="CPU of an engine pod (default: what the recipe needs).")
+    ] = None,
+    engine_memory: Annotated[
+        str | None, typer.Option(help="Memory of an engine pod, e.g. 32Gi (default: 64Gi a GPU).")
+    ] = None,
+    services_cpu: Annotated[
+        str | None, typer.Option(help="CPU of a gateway/MCP pod (default 4).")
+    ] = None,
+    services_memory: Annotated[
+        str | None, typer.Option(help="Memory of a gateway/MCP pod (default 8Gi).")
+    ] = None,
+    service_type: Annotated[
+        str, typer.Option(help="The Serve Service: ClusterIP, NodePort or LoadBalancer.")
+    ] = "ClusterIP",
+    ingress_namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Repeatable: only pods in these namespaces reach the Serve port "
+            "(NetworkPolicy); default: any source."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
     ] = None,
 ) -> None:
-    """Write a RayService (plus NetworkPolicy and PodMonitor) for MODEL on HARDWARE."""
-    from aim_ray.config.app import ModelSpec
+    """Write a RayService (plus NetworkPolicy and PodMonitor) for a serve config's app
+    (--from) or for MODEL on HARDWARE."""
+    from aim_ray.config.app import AppArgs, ModelSpec
     from aim_ray.config.mcp import load_mcp_config
+    from aim_ray.deploy.from_config import app_args_from, local_paths
     from aim_ray.deploy.manifests import dump_manifests
-    from aim_ray.deploy.options import GroupSize, RayServiceOptions
-    from aim_ray.deploy.rayservice import render_rayservice
+    from aim_ray.deploy.options import GroupSize, PodResources, RayServiceOptions
+    from aim_ray.deploy.rayservice import render_rayservice_app
 
     with user_errors():
         try:
@@ -99,27 +136,52 @@ def render_rayservice_command(
                 hf_token_secret=hf_token_secret or None,
                 api_keys_secret=api_keys_secret,
                 allowed_hosts=allowed_host or [],
+                engine_resources=PodResources(cpu=engine_cpu, memory=engine_memory),
+                services_resources=PodResources(cpu=services_cpu, memory=services_memory),
+                service_type=service_type,
+                ingress_namespaces=ingress_namespace or [],
             )
         except ValidationError as error:
             raise AimRayError("; ".join(validation_problems(error))) from None
-        mcp = load_mcp_config(mcp_config) if mcp_config else None
-        spec = ModelSpec(
-            model_id=model,
-            source=source,
-            hardware=hardware,
-            gpus=gpus,
-            precision=precision,
-            metric=metric,
+        if from_config is not None:
+            if model or hardware or mcp_config:
+                raise AimRayError(
+                    "--from takes the models and MCP config from the file: "
+                    "leave out --model, --hardware and --mcp-config"
+                )
+            args = app_args_from(from_config, app_name)
+        else:
+            if not (model and hardware):
+                raise AimRayError("give --from SERVE_CONFIG, or --model and --hardware")
+            spec = ModelSpec(
+                model_id=model,
+                source=source,
+                hardware=hardware,
+                gpus=gpus,
+                precision=precision,
+                metric=metric,
+            )
+            mcp = load_mcp_config(mcp_config) if mcp_config else None
+            args = AppArgs(models=[spec], mcp=mcp)
+        documents, selections = render_rayservice_app(args, options)
+    recipes = ", ".join(selection.recipe.id for selection in selections)
+    text = dump_manifests(documents, f"# Written by `aim-ray render rayservice` ({recipes}).\n")
+    if args.gateway.auth.enabled and not api_keys_secret:
+        typer.echo(
+            "note: API keys are on but no --api-keys-secret: the pods need the keys in "
+            f"${args.gateway.auth.api_keys_env} or gateway.auth.api_keys_file",
+            err=True,
         )
-        documents, selection = render_rayservice(spec, options, mcp=mcp)
-    header = f"# Written by `aim-ray render rayservice` ({selection.recipe.id}).\n"
-    text = dump_manifests(documents, header)
+    for path in local_paths(args):
+        typer.echo(f"note: {path} is a path in the pods: put it in the image or mount it", err=True)
     if output is None:
         typer.echo(text, nl=False)
         return
     output.write_text(text)
-    replica = size(selection.hardware.kind, selection.gpu_count)
-    typer.echo(f"wrote {output} ({selection.recipe.id}, {replica} an engine replica)")
+    replicas = "; ".join(
+        f"{s.recipe.id}, {size(s.hardware.kind, s.gpu_count)} an engine replica" for s in selections
+    )
+    typer.echo(f"wrote {output} ({replicas})")
 
 
 @render_app.command("examples")

@@ -67,10 +67,17 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def _serve_port_ingress(options: RayServiceOptions, in_namespace: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": SERVE_PORT}]}
+    if options.ingress_namespaces:
+        rule["from"] = [in_namespace(name) for name in options.ingress_namespaces]
+    return rule
+
+
 def network_policy(options: RayServiceOptions, mcp: MCPConfig | None) -> dict[str, Any]:
-    """Ingress: the Serve port from anywhere, Ray's ports only among the cluster's own pods,
-    the dashboard for the KubeRay operator, metrics for Prometheus. Egress: the cluster's
-    pods, DNS, the configured providers and 443."""
+    """Ingress: the Serve port from anywhere (or from ``ingress_namespaces``), Ray's ports
+    only among the cluster's own pods, the dashboard for the KubeRay operator, metrics for
+    Prometheus. Egress: the cluster's pods, DNS, the configured providers and 443."""
     own = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": options.name}}}
     in_namespace = lambda name: {  # noqa: E731 - a tiny selector factory
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}
@@ -97,7 +104,7 @@ def network_policy(options: RayServiceOptions, mcp: MCPConfig | None) -> dict[st
             "podSelector": {"matchLabels": {"app.kubernetes.io/instance": options.name}},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
-                {"ports": [{"protocol": "TCP", "port": SERVE_PORT}]},
+                _serve_port_ingress(options, in_namespace),
                 {"from": [own]},
                 {
                     "from": [in_namespace("kuberay-system")],

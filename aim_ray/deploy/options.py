@@ -1,6 +1,7 @@
 """The cluster side of a KubeRay deployment: everything about it that is not the application.
 
-Owns ``RayServiceOptions`` (name, images, group sizes, tolerations, secrets), the ports and
+Owns ``RayServiceOptions`` (name, images, group sizes and pod resources, tolerations,
+secrets, the Serve Service's type, who may reach it), the ports and
 labels every manifest shares, and the metadata and pod labels they are stamped with.
 """
 
@@ -41,6 +42,19 @@ class GroupSize(BaseModel):
         return self
 
 
+class PodResources(BaseModel):
+    """A pod's CPU and memory, as Kubernetes quantities (``8``, ``500m``; ``32Gi``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+
+    def over(self, limits: dict[str, str]) -> dict[str, str]:
+        """``limits`` with the quantities set here in place of the computed ones."""
+        return {**limits, **self.model_dump(exclude_none=True)}
+
+
 class RayServiceOptions(BaseModel):
     """Everything about the cluster that is not the application."""
 
@@ -62,6 +76,16 @@ class RayServiceOptions(BaseModel):
         default_factory=list,
         description="Host headers to accept besides loopback and the Serve Service's own "
         "names, e.g. an Ingress hostname ('name' or 'name:*').",
+    )
+    engine_resources: PodResources = Field(default_factory=PodResources)
+    services_resources: PodResources = Field(default_factory=PodResources)
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        default="ClusterIP", description="The type of KubeRay's <name>-serve-svc Service."
+    )
+    ingress_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces whose pods may reach the Serve port (NetworkPolicy); "
+        "empty: any source.",
     )
 
 

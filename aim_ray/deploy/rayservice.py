@@ -55,6 +55,8 @@ from aim_ray.deploy.options import (
 )
 from aim_ray.deploy.serve_config import dump_yaml, pin_model, render_serve_config
 from aim_ray.engine.llm_config import llm_config_dict
+from aim_ray.engine.mcp_fit import fit_mcp
+from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.secrets import DEFAULT_SECRETS_DIR
 from aim_ray.recipes.selection import Selection
 
@@ -125,38 +127,69 @@ def render_rayservice(
     gateway: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], Selection]:
     """The RayService, NetworkPolicy and PodMonitor for one model, and the recipe choice."""
-    pinned, selection = pin_model(spec)
-    local = AppArgs.model_validate({"models": [pinned], "gateway": gateway or {}, "mcp": mcp})
+    args = AppArgs.model_validate({"models": [spec], "gateway": gateway or {}, "mcp": mcp})
+    documents, selections = render_rayservice_app(args, options)
+    return documents, selections[0]
+
+
+def render_rayservice_app(
+    args: AppArgs, options: RayServiceOptions
+) -> tuple[list[dict[str, Any]], list[Selection]]:
+    """The manifests for a whole application (a serve config's args, its ``mcp:`` section
+    read in): one engine group per model, the gateway settings and MCP section as written,
+    checked against the recipes as ``build_app`` would."""
+    for index, spec in enumerate(args.models):
+        if spec.hardware == "auto":
+            raise AimRayError(
+                f"models[{index}] ({spec.model_id}): hardware is auto; name the cluster's "
+                "(MI300X, MI325X, MI355X or CPU): it cannot be detected from here"
+            )
+    pinned = [pin_model(spec) for spec in args.models]
+    selections = [selection for _, selection in pinned]
+    local = fit_mcp(args.model_copy(update={"models": [spec for spec, _ in pinned]}), selections)
     serve_config = render_serve_config(
         cluster_app_args(local, options), host="0.0.0.0", port=SERVE_PORT
     )
-    profile = llm_config_dict(pinned, selection)
-    secrets = secret_names(mcp)
+    secrets = secret_names(local.mcp)
     if options.api_keys_secret:
         secrets.append(options.api_keys_secret)
+    engines = [
+        _engine_group(
+            selection,
+            llm_config_dict(spec, selection),
+            options,
+            _engine_group_name(selection, index if len(pinned) > 1 else None),
+        )
+        for index, (spec, selection) in enumerate(pinned)
+    ]
     cluster = {
         "rayVersion": RAY_VERSION,
         "enableInTreeAutoscaling": options.autoscaling,
         "headGroupSpec": _head_group(options),
-        "workerGroupSpecs": [
-            _services_group(options, secrets),
-            _engine_group(selection, profile, options),
-        ],
+        "workerGroupSpecs": [_services_group(options, secrets), *engines],
     }
     if options.autoscaling:
         cluster["autoscalerOptions"] = {"upscalingMode": "Default", "idleTimeoutSeconds": 300}
+    recipes = ", ".join(dict.fromkeys(selection.recipe.id for selection in selections))
+    spec: dict[str, Any] = {
+        "upgradeStrategy": {"type": options.upgrade_strategy},
+        "serveConfigV2": dump_yaml(serve_config),
+        "rayClusterConfig": cluster,
+    }
+    if options.service_type != "ClusterIP":
+        # KubeRay keeps the selector and the serve port of its own Service; only the type.
+        spec["serveService"] = {
+            "metadata": {"name": f"{options.name}-serve-svc"},
+            "spec": {"type": options.service_type},
+        }
     service = {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
-        "metadata": metadata(options, {"aim-ray.io/recipe": selection.recipe.id}),
-        "spec": {
-            "upgradeStrategy": {"type": options.upgrade_strategy},
-            "serveConfigV2": dump_yaml(serve_config),
-            "rayClusterConfig": cluster,
-        },
+        "metadata": metadata(options, {"aim-ray.io/recipe": recipes}),
+        "spec": spec,
     }
-    documents = [_without_empty(service), network_policy(options, mcp), pod_monitor(options)]
-    return documents, selection
+    documents = [_without_empty(service), network_policy(options, local.mcp), pod_monitor(options)]
+    return documents, selections
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -187,9 +220,8 @@ def _head_group(options: RayServiceOptions) -> dict[str, Any]:
 
 def _services_group(options: RayServiceOptions, secrets: list[str]) -> dict[str, Any]:
     ports = [("serve", SERVE_PORT), ("metrics", METRICS_PORT)]
-    container = _container(
-        "ray-worker", options.image or DEFAULT_IMAGES["CPU"], ports, {"cpu": "4", "memory": "8Gi"}
-    )
+    limits = options.services_resources.over({"cpu": "4", "memory": "8Gi"})
+    container = _container("ray-worker", options.image or DEFAULT_IMAGES["CPU"], ports, limits)
     # Only the gateway and the MCP services read secrets, so only their pods mount them.
     _mount_secrets(container, secrets)
     return {
@@ -204,12 +236,18 @@ def _services_group(options: RayServiceOptions, secrets: list[str]) -> dict[str,
     }
 
 
+def _engine_group_name(selection: Selection, index: int | None) -> str:
+    base = selection.hardware.kind.lower() if selection.hardware.is_gpu else "engine"
+    return base if index is None else f"{base}-{index}"
+
+
 def _engine_group(
-    selection: Selection, profile: dict[str, Any], options: RayServiceOptions
+    selection: Selection, profile: dict[str, Any], options: RayServiceOptions, name: str
 ) -> dict[str, Any]:
     gpus = selection.gpu_count if selection.hardware.is_gpu else 0
     cpus = _engine_cpus(profile)
     limits = {"cpu": str(cpus), "memory": f"{max(16, 64 * gpus)}Gi"}
+    limits = options.engine_resources.over(limits)
     if gpus:
         limits[AMD_GPU_RESOURCE] = str(gpus)
     image = options.image or DEFAULT_IMAGES["GPU" if gpus else "CPU"]
@@ -230,7 +268,7 @@ def _engine_group(
     if options.node_selector:
         pod_spec["nodeSelector"] = dict(options.node_selector)
     group: dict[str, Any] = {
-        "groupName": "engine" if not gpus else selection.hardware.kind.lower(),
+        "groupName": name,
         **_size(options.engine_workers),
         "rayStartParams": {"metrics-export-port": str(METRICS_PORT)},
         "labels": {ROLE_LABEL: "engine"},
