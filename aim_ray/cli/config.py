@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from aim_ray.cli.output import size, user_errors
+from aim_ray.cli.output import report_problems, size, user_errors
 
 config_app = typer.Typer(help="Check Serve configs before a deploy.", no_args_is_help=True)
 serve_config_app = typer.Typer(help="Write Serve configs from recipes.", no_args_is_help=True)
@@ -27,11 +27,7 @@ def validate_config(
 
     with user_errors():
         problems = validate_serve_config(path)
-    for problem in problems:
-        typer.echo(f"{path}: {problem}", err=True)
-    if problems:
-        raise typer.Exit(code=1)
-    typer.echo(f"{path}: valid")
+    report_problems(path, problems)
 
 
 @serve_config_app.command("render")

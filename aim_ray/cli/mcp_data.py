@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aim_ray.cli.mcp_options import AppNameOption
-from aim_ray.cli.output import console, user_errors
+from aim_ray.cli.output import console, report_problems, user_errors
 from aim_ray.config.edit import read_mcp_config
 from aim_ray.errors import AimRayError
 
@@ -45,12 +45,7 @@ def validate_command(
     Whether it fits the models is checked with the serve config (`aim-ray config validate`)."""
     from aim_ray.deploy.serve_config import validate_mcp_file
 
-    problems = validate_mcp_file(path)
-    for problem in problems:
-        typer.echo(f"{path}: {problem}", err=True)
-    if problems:
-        raise typer.Exit(code=1)
-    typer.echo(f"{path}: valid")
+    report_problems(path, validate_mcp_file(path))
 
 
 def ingest_command(

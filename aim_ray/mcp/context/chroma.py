@@ -40,6 +40,17 @@ def chroma_client(settings: ChromaSettings) -> ClientAPI:
     return chromadb.PersistentClient(path=settings.path, settings=chroma_settings)
 
 
+async def off_loop(what: str, work: Callable[[], T], error: type[AimRayError]) -> T:
+    """A blocking chromadb call in a worker thread; its many failure types (ValueError,
+    HTTP, Rust) become ``error`` with a clean message."""
+    try:
+        return await asyncio.to_thread(work)
+    except AimRayError:
+        raise
+    except Exception as failure:  # chromadb raises many types
+        raise error(f"{what}: {describe_error(failure)}") from None
+
+
 def open_collection(client: ClientAPI, name: str) -> Collection:
     """The collection, created on first use with the offline embedding model (cosine space)."""
     try:
@@ -86,12 +97,7 @@ class ChromaProvider(ContextProvider):
             ) from None
 
     async def _run(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            return await asyncio.to_thread(fn)
-        except AimRayError:
-            raise
-        except Exception as error:  # chromadb raises many types (ValueError, HTTP, Rust)
-            raise ProviderError(f"{what}: {describe_error(error)}") from None
+        return await off_loop(what, fn, ProviderError)
 
     def _query(self, query: str, limit: int) -> list[ContextItem]:
         result = self._collection().query(

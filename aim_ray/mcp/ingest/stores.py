@@ -10,7 +10,6 @@ full-text search uses; the title goes in the first of ``columns`` and the text i
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -24,7 +23,6 @@ from aim_ray.config.mcp_providers import (
 )
 from aim_ray.errors import AimRayError
 from aim_ray.mcp.backends.postgres import PostgresPool, pg_errors, quote_identifier
-from aim_ray.mcp.backends.secrets import describe_error
 from aim_ray.mcp.ingest.chunks import Chunk
 
 if TYPE_CHECKING:  # chromadb is imported when a Chroma store is used
@@ -78,12 +76,9 @@ class ChromaStore:
         self._client: ClientAPI | None = None
 
     async def _run(self, what: str, work: Callable[[], T]) -> T:
-        try:
-            return await asyncio.to_thread(work)
-        except AimRayError:
-            raise
-        except Exception as error:  # chromadb raises many types (ValueError, HTTP, Rust)
-            raise IngestTargetError(f"{what} {self.name!r}: {describe_error(error)}") from None
+        from aim_ray.mcp.context.chroma import off_loop
+
+        return await off_loop(f"{what} {self.name!r}", work, IngestTargetError)
 
     def _get_client(self) -> ClientAPI:
         from aim_ray.mcp.context.chroma import chroma_client
