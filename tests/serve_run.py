@@ -22,7 +22,10 @@ def own_cluster_env() -> dict[str, str]:
     }
 
 
-def start(config: Path, cwd: Path, output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    config: Path, cwd: Path, output: IO[bytes] | None = None, *, background: bool = False
+) -> subprocess.Popen[bytes]:
+    """``background``: started the way a shell starts a job with ``&``, SIGINT ignored."""
     aim_ray = Path(sys.executable).with_name("aim-ray")
     return subprocess.Popen(
         [str(aim_ray), "serve", "run", str(config)],
@@ -31,7 +34,12 @@ def start(config: Path, cwd: Path, output: IO[bytes] | None = None) -> subproces
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
         start_new_session=True,  # a process group of its own, as in a terminal
+        preexec_fn=_ignore_sigint if background else None,
     )
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def ctrl_c(child: subprocess.Popen[bytes]) -> None:

@@ -8,6 +8,7 @@ down on its own, must leave nothing either"""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -90,8 +91,18 @@ def _serve_run_killed(wrapper: subprocess.Popen[bytes]) -> None:  # Ray's agents
     serve_run.kill()  # no shutdown of its own: what an OOM kill or a crash leaves
 
 
-@pytest.mark.parametrize("stop", [command.ctrl_c, _serve_run_killed], ids=["ctrl-c", "killed"])
-def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Path) -> None:
+def _ctrl_c_to_the_command(wrapper: subprocess.Popen[bytes]) -> None:
+    os.kill(wrapper.pid, signal.SIGINT)  # `kill -INT` of a background job: the command alone
+
+
+@pytest.mark.parametrize(
+    ("stop", "background"),
+    [(command.ctrl_c, False), (_serve_run_killed, False), (_ctrl_c_to_the_command, True)],
+    ids=["ctrl-c", "killed", "sigint-to-a-background-job"],
+)
+def test_an_ended_run_leaves_nothing_running_and_a_free_port(
+    stop, background: bool, tmp_path: Path
+) -> None:
     (tmp_path / "hello_app.py").write_text(HELLO_APP)
     port = free_port()
     config = tmp_path / "hello.yaml"
@@ -110,7 +121,7 @@ def test_an_ended_run_leaves_nothing_running_and_a_free_port(stop, tmp_path: Pat
             }
         )
     )
-    child = command.start(config, tmp_path)
+    child = command.start(config, tmp_path, background=background)
     try:
         _wait_until_serving(f"http://127.0.0.1:{port}/", child)
         (serve_run,) = psutil.Process(child.pid).children()

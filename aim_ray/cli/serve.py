@@ -53,11 +53,16 @@ def run(
     if added:
         settings = " ".join(f"{k}={v}" for k, v in added.items())
         console.print(f"aim-ray: serve run with {settings}", highlight=False)
-    child = subprocess.Popen([serve, "run", config, *ctx.args], env=env, process_group=0)
+    started: list[subprocess.Popen[bytes]] = []
+    # Installed before the start: a started process gets caught signals back at their
+    # default, but inherits ignored ones, and a shell ignores SIGINT for a job it runs in
+    # the background; `serve run` would then never see the Ctrl-C it is forwarded.
     previous = {
-        signum: signal.signal(signum, lambda signum, _frame: child.send_signal(signum))
+        signum: signal.signal(signum, lambda signum, _frame: _forward(started, signum))
         for signum in (signal.SIGINT, signal.SIGTERM)
     }
+    child = subprocess.Popen([serve, "run", config, *ctx.args], env=env, process_group=0)
+    started.append(child)
     try:
         code = child.wait()
     finally:
@@ -67,6 +72,11 @@ def run(
         stop_leftovers(child.pid, haproxy if ours else None)
         shutil.rmtree(haproxy, ignore_errors=True)
     raise typer.Exit(code)
+
+
+def _forward(started: list[subprocess.Popen[bytes]], signum: int) -> None:
+    for child in started:
+        child.send_signal(signum)
 
 
 def _serve_executable() -> str:
