@@ -91,7 +91,9 @@ def watch_output(proc: subprocess.Popen, started: float, run: Run, log) -> None:
 def controller_milestones(ray_tmp: Path, started_wall: float) -> dict[str, float]:
     """Seconds from the command to each milestone the Serve controller logged."""
     found: dict[str, float] = {}
-    for path in (ray_tmp / "session_latest" / "logs" / "serve").glob("controller_*.log"):
+    # Ray puts its session under RAY_TMPDIR/ray (older releases: RAY_TMPDIR itself).
+    logs = [ray_tmp / "ray" / "session_latest", ray_tmp / "session_latest"]
+    for path in (p for d in logs for p in (d / "logs" / "serve").glob("controller_*.log")):
         for line in path.read_text(errors="replace").splitlines():
             stamp = LOG_TIME.match(line)
             if stamp is None:
