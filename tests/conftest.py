@@ -343,18 +343,18 @@ def app(
     args.pop("mcp", None)
     args["mcp_config_file"] = "mcp.yaml"
 
-    # The python tool's module: Ray's workers inherit the environment of the cluster's start.
+    # The python tool's module: Ray's processes (workers included) inherit the environment
+    # the cluster starts with; only theirs, not the suite's other subprocesses.
     tests_dir = str(Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [tests_dir, os.environ.get("PYTHONPATH")])
-    )
+    python_path = os.pathsep.join(filter(None, [tests_dir, os.environ.get("PYTHONPATH")]))
     port, metrics_port = free_port(), free_port()
-    ray.init(
-        address="local", num_cpus=8, include_dashboard=False, _metrics_export_port=metrics_port
-    )
+    with _env(PYTHONPATH=python_path):
+        ray.init(
+            address="local", num_cpus=8, include_dashboard=False, _metrics_export_port=metrics_port
+        )
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        with _serve_config_dir(root):
+        with _env(**{SERVE_CONFIG_DIR_ENV: str(root)}):
             application = build_app(args)
         serve.run(application, name="aim-ray", route_prefix="/", blocking=False)
         base_url = f"http://127.0.0.1:{port}"
@@ -371,16 +371,18 @@ def app(
 
 
 @contextlib.contextmanager
-def _serve_config_dir(folder: Path) -> Iterator[None]:
-    previous = os.environ.get(SERVE_CONFIG_DIR_ENV)
-    os.environ[SERVE_CONFIG_DIR_ENV] = str(folder)
+def _env(**values: str) -> Iterator[None]:
+    """These environment variables set for the block, as they were after it."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(SERVE_CONFIG_DIR_ENV)
-        else:
-            os.environ[SERVE_CONFIG_DIR_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _wait_healthy(base_url: str) -> None:

@@ -107,8 +107,13 @@ class Layout(BaseModel):
     app_args: dict[str, Any]
 
 
+# The MI325X engine runs the general recipe, which knows no model's tool-call format: the
+# entry names Qwen's, as a user serving registry tools on it must.
+TOOL_CALLING = {"enable_auto_tool_choice": True, "tool_call_parser": "hermes"}
+
+
 def _rendered(hardware: str, gpus: int) -> dict[str, Any]:
-    spec = ModelSpec(model_id=MODEL, hardware=hardware, gpus=gpus)
+    spec = ModelSpec(model_id=MODEL, hardware=hardware, gpus=gpus, engine_kwargs=TOOL_CALLING)
     mcp = MCPConfig.model_validate(MCP)
     documents, _ = render_rayservice(spec, RayServiceOptions(), mcp=mcp, gateway=GATEWAY)
     return documents[0]["spec"]
