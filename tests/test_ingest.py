@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from aim_ray.mcp.context.postgres import PostgresProvider
 from aim_ray.mcp.ingest.chunks import chunk_document, split_text
 from aim_ray.mcp.ingest.documents import DocumentError, find_files, read_document
 from aim_ray.mcp.ingest.run import ingest, ingest_on_start
+from aim_ray.mcp.ingest.stores import IngestTargetError
 
 runner = CliRunner(env={"COLUMNS": "200"})
 PROSE = " ".join(f"Sentence number {n} talks about topic {n % 7}." for n in range(200))
@@ -187,11 +190,41 @@ async def test_a_file_that_cannot_be_read_is_skipped_and_reported(corpus, tmp_pa
     assert "image.png: binary file" in report.failed[0]
 
 
-async def test_ingest_on_start_fills_only_an_empty_store(corpus: Path, tmp_path: Path) -> None:
-    entry = provider(chroma_entry(tmp_path / "chroma", on_start=[str(corpus)]))
-    filled = await ingest_on_start(entry)
-    assert filled is not None and filled.documents_after > 0
-    assert await ingest_on_start(entry) is None  # already there: nothing to do
+READ_IN_ANOTHER_PROCESS = """
+import asyncio, sys
+from aim_ray.config.mcp_providers import ChromaSettings
+from aim_ray.mcp.context.chroma import ChromaProvider
+settings = ChromaSettings(path=sys.argv[1], collection="ingested")
+items = asyncio.run(ChromaProvider("other", settings, 60).retrieve("regrow limbs", 1))
+print(items[0].id)
+"""
+
+
+async def test_ingest_on_start_fills_only_an_empty_store_for_every_process(
+    corpus: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "chroma"
+    entry = provider(chroma_entry(folder, on_start=[str(corpus)]))
+    assert await ingest_on_start(entry) is True
+    assert await ingest_on_start(entry) is False  # filled: nothing to do
+    # What the replicas do next: read it, here and in another process (the tool
+    # deployment), neither of which wrote it. A reader in a process that opens the
+    # collection while its writer still runs found no index on disk.
+    here = await ChromaProvider("here", entry.config, 60).retrieve("regrow limbs", 1)
+    other = subprocess.run(
+        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert here[0].id == other.stdout.strip() == "corpus/page.html#0"
+
+
+async def test_a_failed_ingest_on_start_is_an_error(tmp_path: Path) -> None:
+    entry = provider(chroma_entry(tmp_path / "chroma", on_start=[str(tmp_path / "missing")]))
+    with pytest.raises(IngestTargetError, match="on start failed"):
+        await ingest_on_start(entry)
 
 
 @pytest.mark.postgres

@@ -1,9 +1,9 @@
 """``ingest``: files into a provider's store, file by file, with progress and a summary.
 
 Used by ``aim-ray mcp ingest`` (a progress bar) and by the context deployment on start
-(``ingest_on_start``: only when the store is missing or empty, with progress on stderr,
-which ``serve run`` shows). A file that cannot be read is reported and skipped; the rest
-still go in.
+(``ingest_on_start``: only when the store is missing or empty, in a child process whose
+progress lines ``serve run`` shows; see ``__main__``). A file that cannot be read is
+reported and skipped; the rest still go in.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aim_ray.config.mcp_providers import ChromaProviderConfig, ProviderConfig
 from aim_ray.mcp.ingest.chunks import chunk_document
 from aim_ray.mcp.ingest.documents import DocumentError, find_files, read_document
-from aim_ray.mcp.ingest.stores import open_store
+from aim_ray.mcp.ingest.stores import IngestTargetError, open_store, staged
 
 
 @dataclass
@@ -88,29 +90,35 @@ async def ingest(
     return report
 
 
-async def ingest_on_start(provider: ProviderConfig) -> IngestReport | None:
-    """Fill a missing or empty store from the provider's ``ingest.on_start`` paths."""
-    paths = provider.config.ingest.on_start
+async def ingest_on_start(provider: ProviderConfig) -> bool:
+    """Fill a missing or empty store from the provider's ``ingest.on_start`` paths; whether
+    it did. The ingest runs in a process of its own (``python -m aim_ray.mcp.ingest``), its
+    progress on this process's stderr, and an embedded Chroma collection is filled under a
+    staging name and renamed once whole (``stores.staged``): other replicas' processes
+    (the tool deployment's ``vector_search``) open it only when complete and written."""
+    paths = list(provider.config.ingest.on_start)
     if not paths:
-        return None
+        return False
     async with _exclusive(provider):
         store = open_store(provider)
         try:
             if await store.count():
-                return None
+                return False
         finally:
             await store.close()
-        _say(f"aim-ray: ingesting {', '.join(paths)} into {provider.name!r} (first start)")
-        report = await ingest(
-            provider,
-            list(paths),
-            files_found=lambda n: _say(f"aim-ray: {provider.name}: {n} files"),
-            file_done=lambda source: _say(f"aim-ray: {provider.name}: {source}"),
+        request: dict[str, Any] = {"provider": provider.model_dump(mode="json"), "paths": paths}
+        if isinstance(provider, ChromaProviderConfig) and provider.config.mode == "embedded":
+            request["provider"] = staged(provider).model_dump(mode="json")
+            request["publish_as"] = provider.config.collection
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aim_ray.mcp.ingest", stdin=asyncio.subprocess.PIPE
         )
-    _say(f"aim-ray: {report.summary()}")
-    for problem in report.failed:
-        _say(f"aim-ray: skipped {problem}")
-    return report
+        await child.communicate(json.dumps(request).encode())
+    if child.returncode != 0:
+        raise IngestTargetError(
+            f"ingest into {provider.name!r} on start failed (exit code {child.returncode})"
+        )
+    return True
 
 
 @contextlib.asynccontextmanager
@@ -123,12 +131,3 @@ async def _exclusive(provider: ProviderConfig) -> AsyncIterator[None]:
     with open(os.path.join(provider.config.path, ".aim-ray-ingest.lock"), "w") as lock:
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
         yield
-
-
-def _say(line: str) -> None:
-    # The process's own stderr: inside a Serve replica sys.stderr is Serve's logger, which
-    # throughput-optimized mode keeps off the console; fd 2 reaches `serve run`'s output.
-    # (Serve also swaps builtins.print for one that mangles a `file=` argument.)
-    stream = sys.__stderr__ or sys.stderr
-    stream.write(line + "\n")
-    stream.flush()

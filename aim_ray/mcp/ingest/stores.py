@@ -69,6 +69,19 @@ def open_store(provider: ProviderConfig) -> ChunkStore:
     )
 
 
+STAGING_SUFFIX = "-aim-ray-staging"
+
+
+def staged(provider: ChromaProviderConfig) -> ChromaProviderConfig:
+    """The provider writing to a staging collection beside its own, renamed when filled
+    (``ChromaStore.rename``): a process that opens an embedded collection while another
+    still writes it can find its index missing on disk ("Error creating hnsw segment
+    reader: Nothing found on disk") and keeps failing; a staged one is never opened."""
+    collection = provider.config.collection + STAGING_SUFFIX
+    config = provider.config.model_copy(update={"collection": collection})
+    return provider.model_copy(update={"config": config})
+
+
 class ChromaStore:
     def __init__(self, name: str, settings: ChromaSettings) -> None:
         self.name = name
@@ -135,6 +148,23 @@ class ChromaStore:
             return len(stale)
 
         return await self._run("writing to", remove)
+
+    async def drop(self) -> None:
+        """Delete the collection if it exists (a staging one an earlier attempt left)."""
+
+        def drop() -> None:
+            if self._collection(create=False) is not None:
+                self._get_client().delete_collection(self._settings.collection)
+
+        await self._run("dropping", drop)
+
+    async def rename(self, new_name: str) -> None:
+        def rename() -> None:
+            collection = self._collection(create=False)
+            assert collection is not None  # called after a successful ingest
+            collection.modify(name=new_name)
+
+        await self._run("renaming", rename)
 
     async def close(self) -> None:
         self._client = None
