@@ -119,16 +119,15 @@ def providers_command(
 
 
 async def _document_counts(mcp: MCPConfig) -> dict[str, str]:
-    from aim_ray.mcp.ingest.stores import open_store
+    from aim_ray.mcp.ingest.stores import IngestTargetError, open_store
 
     counts = {}
     for entry in mcp.providers:
-        if entry.type not in ("chroma", "postgresql") or (
-            entry.type == "postgresql" and entry.config.table is None
-        ):
+        try:
+            store = open_store(entry)
+        except IngestTargetError:  # not a store of documents (REST, files, a custom query)
             counts[entry.name] = "-"
             continue
-        store = open_store(entry)
         try:
             count = await store.count()
             counts[entry.name] = "not created" if count is None else str(count)

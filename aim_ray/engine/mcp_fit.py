@@ -54,10 +54,17 @@ def model_abilities(spec: ModelSpec, selection: Selection) -> ModelAbilities:
 
 def mcp_mismatches(args: AppArgs, selections: list[Selection]) -> list[Mismatch]:
     """Every way the ``mcp:`` section cannot work on these models."""
+    return _mismatches(args, _abilities(args, selections))
+
+
+def _abilities(args: AppArgs, selections: list[Selection]) -> list[ModelAbilities]:
+    return [model_abilities(s, sel) for s, sel in zip(args.models, selections, strict=True)]
+
+
+def _mismatches(args: AppArgs, abilities: list[ModelAbilities]) -> list[Mismatch]:
     mcp = args.mcp
     if mcp is None or not mcp.enabled:
         return []
-    abilities = [model_abilities(s, sel) for s, sel in zip(args.models, selections, strict=True)]
     found = []
     if "max_length" in mcp.context.model_fields_set:
         found += _context_too_long(mcp.context.max_length, abilities)
@@ -102,12 +109,12 @@ def fitted(mcp: MCPConfig, abilities: list[ModelAbilities]) -> MCPConfig:
 def fit_mcp(args: AppArgs, selections: list[Selection]) -> AppArgs:
     """The args with their ``mcp:`` section checked against the models and fitted to them;
     ``MCPMismatchError`` lists every mismatch."""
-    mismatches = mcp_mismatches(args, selections)
+    abilities = _abilities(args, selections)
+    mismatches = _mismatches(args, abilities)
     if mismatches:
         raise MCPMismatchError(mismatches)
     if args.mcp is None:
         return args
-    abilities = [model_abilities(s, sel) for s, sel in zip(args.models, selections, strict=True)]
     return args.model_copy(update={"mcp": fitted(args.mcp, abilities)})
 
 

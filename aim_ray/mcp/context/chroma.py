@@ -63,6 +63,20 @@ def open_collection(client: ClientAPI, name: str) -> Collection:
         )
 
 
+def upsert_documents(
+    client: ClientAPI,
+    collection: str,
+    ids: list[str],
+    documents: list[str],
+    metadatas: list[dict] | None,
+) -> None:
+    """Upsert documents embedded with the offline model (the collection created on first
+    use); blocking, so run it with ``off_loop``. The one write path into Chroma."""
+    open_collection(client, collection).upsert(
+        ids=ids, documents=documents, metadatas=metadatas, embeddings=embed(documents)
+    )
+
+
 class ChromaProvider(ContextProvider):
     """Semantic search in one Chroma collection, embedding the query with the offline model.
 
@@ -123,19 +137,15 @@ class ChromaProvider(ContextProvider):
         limit = min(limit, self._settings.n_results)
         return await self._run(f"query on {self.name!r} failed", lambda: self._query(query, limit))
 
-    def _add(self, ids: list[str], documents: list[str], metadatas: list[dict] | None) -> None:
-        collection = open_collection(self._get_client(), self._settings.collection)
-        collection.upsert(
-            ids=ids, documents=documents, metadatas=metadatas, embeddings=embed(documents)
-        )
-
     async def add_documents(
         self, ids: list[str], documents: list[str], metadatas: list[dict] | None = None
     ) -> None:
         """Upsert documents (creating the collection, cosine space, on first use)."""
         await self._run(
             f"adding documents to {self.name!r} failed",
-            lambda: self._add(ids, documents, metadatas),
+            lambda: upsert_documents(
+                self._get_client(), self._settings.collection, ids, documents, metadatas
+            ),
         )
 
     async def _probe(self) -> str:

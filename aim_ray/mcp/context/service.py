@@ -299,8 +299,6 @@ class ContextService:
         """Fill the stores whose ``ingest.on_start`` names documents, where they are empty.
         A failure leaves the provider as it is (its health says what is wrong)."""
         for entry in self._entries.values():
-            if getattr(entry.config, "ingest", None) is None or not entry.config.ingest.on_start:
-                continue
             try:
                 await ingest_on_start(entry)
             except Exception as error:  # the service must start; health reports the provider

@@ -96,7 +96,8 @@ async def ingest_on_start(provider: ProviderConfig) -> bool:
     progress on this process's stderr, and an embedded Chroma collection is filled under a
     staging name and renamed once whole (``stores.staged``): other replicas' processes
     (the tool deployment's ``vector_search``) open it only when complete and written."""
-    paths = list(provider.config.ingest.on_start)
+    settings = getattr(provider.config, "ingest", None)  # only stores of documents have it
+    paths = list(settings.on_start) if settings is not None else []
     if not paths:
         return False
     async with _exclusive(provider):

@@ -121,17 +121,15 @@ class ChromaStore:
         return await self._run("counting", count)
 
     async def upsert(self, chunks: list[Chunk]) -> None:
-        from aim_ray.mcp.backends.embeddings import embed
+        from aim_ray.mcp.context.chroma import upsert_documents
 
         def upsert() -> None:
-            texts = [chunk.text for chunk in chunks]
-            collection = self._collection(create=True)
-            assert collection is not None
-            collection.upsert(
-                ids=[chunk.id for chunk in chunks],
-                documents=texts,
-                metadatas=[chunk.metadata() for chunk in chunks],
-                embeddings=embed(texts),
+            upsert_documents(
+                self._get_client(),
+                self._settings.collection,
+                [chunk.id for chunk in chunks],
+                [chunk.text for chunk in chunks],
+                [chunk.metadata() for chunk in chunks],
             )
 
         await self._run("writing to", upsert)
