@@ -134,7 +134,11 @@ def _mcp_block(path: Path, data: Any, app_name: str | None) -> tuple[dict[str, A
     return data["mcp"], "mcp"
 
 
-def _serve_mcp_block(path: Path, data: dict[str, Any], app_name: str | None) -> tuple[dict, str]:
+def aim_ray_application(
+    path: Path, data: dict[str, Any], app_name: str | None
+) -> tuple[int, dict[str, Any]]:
+    """The serve config's one aim-ray application (``app_name`` picks among several), and
+    its index in ``applications``."""
     apps = data.get("applications")
     if not isinstance(apps, list):
         raise AimRayError(f"{path}: applications is not a list")
@@ -151,7 +155,11 @@ def _serve_mcp_block(path: Path, data: dict[str, Any], app_name: str | None) -> 
     if len(found) > 1:
         names = ", ".join(repr(item.get("name")) for _, item in found)
         raise AimRayError(f"{path}: several aim-ray applications ({names}); choose with --app")
-    index, application = found[0]
+    return found[0]
+
+
+def _serve_mcp_block(path: Path, data: dict[str, Any], app_name: str | None) -> tuple[dict, str]:
+    index, application = aim_ray_application(path, data, app_name)
     where = f"applications[{index}].args"
     if application.get("args") is None:
         application["args"] = {}

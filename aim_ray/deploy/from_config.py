@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from aim_ray.config import SERVE_IMPORT_PATH
 from aim_ray.config.app import AppArgs, parse_app_args
+from aim_ray.config.edit import aim_ray_application
 from aim_ray.config.mcp_providers import ChromaProviderConfig, FilesystemProviderConfig
 from aim_ray.config.mcp_tools import FileReaderToolConfig, PythonToolConfig
 from aim_ray.deploy.serve_config import validate_serve_config
@@ -27,20 +27,8 @@ def app_args_from(path: Path, app_name: str | None = None) -> AppArgs:
     problems = validate_serve_config(path)
     if problems:
         raise AimRayError(f"{path}: " + "; ".join(map(str, problems)))
-    data = yaml.safe_load(path.read_text())
-    apps = [
-        app
-        for app in data.get("applications") or []
-        if app.get("import_path") == SERVE_IMPORT_PATH
-        and (app_name is None or app.get("name") == app_name)
-    ]
-    if not apps:
-        named = f" named {app_name!r}" if app_name else ""
-        raise AimRayError(f"{path}: no application{named} with import_path {SERVE_IMPORT_PATH}")
-    if len(apps) > 1:
-        names = ", ".join(repr(app.get("name")) for app in apps)
-        raise AimRayError(f"{path}: several aim-ray applications ({names}); choose with --app")
-    return parse_app_args(apps[0].get("args") or {}, base_dir=path.parent)
+    _, application = aim_ray_application(path, yaml.safe_load(path.read_text()), app_name)
+    return parse_app_args(application.get("args") or {}, base_dir=path.parent)
 
 
 def local_paths(args: AppArgs) -> list[str]:
